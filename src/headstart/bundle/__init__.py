@@ -1,0 +1,5 @@
+"""Model bundles: save, load offline, predict."""
+
+from headstart.bundle._bundle import Predictor, load_bundle, write_bundle, write_bundle_into
+
+__all__ = ["Predictor", "load_bundle", "write_bundle", "write_bundle_into"]

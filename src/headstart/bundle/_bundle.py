@@ -1,0 +1,138 @@
+"""The model bundle: a folder that loads offline, predicts, and holds no pickle.
+
+Layout::
+
+    DIR/model.safetensors   every tensor of backbone (cut) + head
+    DIR/headstart.json      backbone spec and provenance, cut point, head shape,
+                            preprocessing, label map, strategy, versions
+    DIR/assets/             tokenizer and config of a transformer; word list of word vectors
+
+The backbone's architecture is rebuilt from ``headstart.json`` and ``assets/`` alone (no
+package weights, no hub), then ``model.safetensors`` is loaded into it strictly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from headstart import __version__
+from headstart._io import atomic_write_json, replace_dir
+from headstart.bundle._skeleton import save_assets, skeleton
+from headstart.surgery._model import TransferModel, make_head
+from headstart.train._loop import predict_logits
+from headstart.zoo._spec import BackboneSpec
+
+BUNDLE_FORMAT = 1
+CONFIG_NAME = "headstart.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+def head_config(head: torch.nn.Sequential) -> dict[str, Any]:
+    """The shape of a :func:`make_head` head: input width, hidden sizes, dropout, classes."""
+    linears = [m for m in head if isinstance(m, torch.nn.Linear)]
+    drops = [m.p for m in head if isinstance(m, torch.nn.Dropout)]
+    return {
+        "in_dim": linears[0].in_features,
+        "hidden": [m.out_features for m in linears[:-1]],
+        "dropout": drops[0] if drops else 0.0,
+        "n_classes": linears[-1].out_features,
+    }
+
+
+def write_bundle(path: str | os.PathLike[str], model: TransferModel, classes: Sequence[str],
+                 extra: dict[str, Any] | None = None) -> Path:
+    """Write a bundle folder at ``path`` (atomically: a temp folder, then a rename)."""
+
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
+    try:
+        write_bundle_into(tmp, model, classes, extra)
+        replace_dir(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def write_bundle_into(folder: Path, model: TransferModel, classes: Sequence[str],
+                      extra: dict[str, Any] | None = None) -> None:
+    """Write the bundle files into an existing (temporary) folder."""
+    from safetensors.torch import save_file
+
+    backbone = model.backbone
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(folder / WEIGHTS_NAME))
+    save_assets(backbone, folder / "assets")
+    config = {
+        "format": BUNDLE_FORMAT,
+        "headstart_version": __version__,
+        "modality": backbone.spec.modality,
+        "backbone": backbone.spec.to_dict(),
+        "layer": backbone.layer,
+        "feature_dim": backbone.feature_dim,
+        "head": head_config(model.head),
+        "classes": list(classes),
+        "torch_version": torch.__version__,
+        **(extra or {}),
+    }
+    atomic_write_json(folder / CONFIG_NAME, config)
+
+
+@dataclass
+class Predictor:
+    """A loaded bundle: ``predict`` / ``predict_proba`` on raw items (paths or texts)."""
+
+    model: TransferModel
+    classes: list[str]
+    config: dict[str, Any]
+
+    @property
+    def modality(self) -> str:
+        return str(self.config["modality"])
+
+    def predict_proba(self, items: Sequence[Any], batch_size: int = 64) -> np.ndarray:
+        """Class probabilities, shape ``(N, n_classes)``, columns in ``classes`` order."""
+        if len(items) == 0:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        logits = predict_logits(self.model, self.model.backbone, list(items), self.modality, batch_size)
+        return torch.softmax(torch.from_numpy(logits), dim=1).numpy()
+
+    def predict(self, items: Sequence[Any], batch_size: int = 64) -> list[str]:
+        proba = self.predict_proba(items, batch_size)
+        return [self.classes[i] for i in proba.argmax(1)]
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        extra = {k: v for k, v in self.config.items() if k in ("strategy", "fit")}
+        return write_bundle(path, self.model, self.classes, extra)
+
+
+def load_bundle(path: str | os.PathLike[str]) -> Predictor:
+    """Load a bundle folder written by :func:`write_bundle`; works offline."""
+    from safetensors.torch import load_file
+
+    folder = Path(path)
+    cfg_path = folder / CONFIG_NAME
+    if not cfg_path.is_file():
+        raise FileNotFoundError(f"{folder}: not a headstart bundle (no {CONFIG_NAME})")
+    config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    if config.get("format") != BUNDLE_FORMAT:
+        raise ValueError(f"{cfg_path}: unsupported bundle format {config.get('format')!r}")
+    spec = BackboneSpec.from_dict(config["backbone"])
+    backbone = skeleton(spec, config["layer"], folder / "assets")
+    h = config["head"]
+    head = make_head(h["in_dim"], h["n_classes"], tuple(h["hidden"]), h["dropout"])
+    model = TransferModel(backbone, head)
+    model.load_state_dict(load_file(str(folder / WEIGHTS_NAME)), strict=True)
+    model.eval()
+    return Predictor(model, list(config["classes"]), config)

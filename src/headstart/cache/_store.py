@@ -1,0 +1,160 @@
+"""A content-addressed store of extracted features: extract once, reuse everywhere.
+
+A backbone's *fingerprint* hashes everything that changes its output: the model name and
+architecture, a digest of its weights (the tensors themselves, so a fine-tuned or
+hub-downloaded model gets its own entry), its preprocessing and its cut point. Within a
+fingerprint, each input is keyed by the hash of its bytes, so the same image reached by
+another path, or a later dataset that shares examples, costs no forward pass.
+
+Layout: ``ROOT/<fp[:2]>/<fp>/meta.json`` plus ``shard-*.npz`` files (``keys``,
+``features``). Shards are written to a temporary file and renamed, so a run killed midway
+leaves whole shards only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from headstart._io import atomic_write_bytes
+from headstart._progress import track
+from headstart.data._loader import iter_batches
+from headstart.zoo._backbone import Backbone
+
+FORMAT_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("HEADSTART_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "headstart" / "features"
+
+
+def state_digest(module: torch.nn.Module) -> str:
+    """BLAKE2 digest over the names, shapes, dtypes and bytes of every tensor of ``module``."""
+    h = hashlib.blake2b(digest_size=20)
+    for name, t in sorted(module.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def fingerprint(backbone: Backbone) -> tuple[str, dict]:
+    """``(hex digest, the description it hashes)`` of what determines the features."""
+    spec = backbone.spec
+    desc = {
+        "format": FORMAT_VERSION,
+        "model": spec.name,
+        "arch": spec.arch,
+        "weights": state_digest(backbone),
+        "preprocess": spec.to_dict()["preprocess"],
+        "layer": backbone.layer,
+    }
+    digest = hashlib.sha256(json.dumps(desc, sort_keys=True).encode()).hexdigest()
+    return digest, desc
+
+
+class FeatureStore:
+    """Feature cache on disk. ``forward_passes`` counts inputs run through a backbone."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, shard_size: int = 1024) -> None:
+        self.root = Path(root) if root is not None else default_cache_dir()
+        self.shard_size = shard_size
+        self.forward_passes = 0
+        self.extract_seconds = 0.0
+
+    def entry_dir(self, backbone: Backbone) -> Path:
+        fp, _ = fingerprint(backbone)
+        return self.root / fp[:2] / fp
+
+    def load(self, backbone: Backbone, entry: Path | None = None) -> dict[str, np.ndarray]:
+        """All cached features of this backbone, by input key."""
+        out: dict[str, np.ndarray] = {}
+        d = entry or self.entry_dir(backbone)
+        if not d.is_dir():
+            return out
+        for shard in sorted(d.glob("shard-*.npz")):
+            try:
+                with np.load(shard, allow_pickle=False) as z:
+                    for k, f in zip(z["keys"].tolist(), z["features"], strict=True):
+                        out[k] = f
+            except Exception:  # noqa: BLE001 - a damaged shard is ignored and recomputed
+                continue
+        return out
+
+    def _write_shard(self, d: Path, desc: dict, keys: list[str], feats: np.ndarray) -> None:
+        d.mkdir(parents=True, exist_ok=True)
+        meta = d / "meta.json"
+        if not meta.exists():
+            atomic_write_bytes(meta, json.dumps(desc, indent=1).encode())
+        fd, tmp = tempfile.mkstemp(prefix=".shard-", suffix=".npz", dir=d)
+        os.close(fd)
+        try:
+            np.savez(tmp, keys=np.array(keys), features=feats.astype(np.float32))
+            os.replace(tmp, d / f"shard-{time.time_ns():x}-{os.getpid()}.npz")
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def features(
+        self,
+        backbone: Backbone,
+        items: Sequence[str],
+        keys: Sequence[str],
+        modality: str,
+        batch_size: int = 64,
+        description: str = "extracting features",
+    ) -> np.ndarray:
+        """Features for ``items`` (one row each), extracting only those not cached yet."""
+        fp, desc = fingerprint(backbone)
+        entry = self.root / fp[:2] / fp
+        cached = self.load(backbone, entry)
+        missing: dict[str, int] = {}
+        for i, k in enumerate(keys):
+            if k not in cached and k not in missing:
+                missing[k] = i
+        if missing:
+            todo = list(missing.values())
+            start = time.perf_counter()
+            new = extract(backbone, [items[i] for i in todo], modality, batch_size, description, self)
+            self.extract_seconds += time.perf_counter() - start
+            todo_keys = [keys[i] for i in todo]
+            for lo in range(0, len(todo), self.shard_size):
+                self._write_shard(entry, desc, todo_keys[lo : lo + self.shard_size], new[lo : lo + self.shard_size])
+            cached.update(zip(todo_keys, new, strict=True))
+        if not keys:
+            return np.zeros((0, backbone.feature_dim), dtype=np.float32)
+        return np.stack([cached[k] for k in keys]).astype(np.float32)
+
+
+def extract(
+    backbone: Backbone,
+    items: Sequence[str],
+    modality: str,
+    batch_size: int = 64,
+    description: str = "extracting features",
+    counter: FeatureStore | None = None,
+) -> np.ndarray:
+    """Run the frozen backbone over ``items`` (eval mode, no autograd); ``(N, D)`` float32."""
+    was_training = backbone.training
+    backbone.eval()
+    out = np.zeros((len(items), backbone.feature_dim), dtype=np.float32)
+    batches = iter_batches(backbone, items, modality, batch_size=batch_size)
+    steps = (len(items) + batch_size - 1) // batch_size
+    with torch.inference_mode():
+        for idx, inputs in track(batches, steps, description):
+            out[idx] = backbone(inputs).float().numpy()
+            if counter is not None:
+                counter.forward_passes += len(idx)
+    backbone.train(was_training)
+    return out

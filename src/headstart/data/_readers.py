@@ -1,0 +1,232 @@
+"""Reading image folders, image manifests and text tables into :class:`LabeledData`.
+
+Accepted layouts:
+
+* a folder with one subfolder per class (images);
+* a folder with ``train/``, ``val/`` (or ``validation/``) and ``test/`` subfolders, each
+  with one subfolder per class: the split is used as given;
+* a CSV / TSV / JSONL manifest of images (a path column, relative to the manifest) or
+  of texts (a text column), with a label column and an optional ``split`` column.
+
+Unreadable images are skipped and reported (``strict=True`` raises instead); structural
+problems (missing column, undecodable text, too few examples) raise :class:`DataError`
+naming the file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from headstart.data._dataset import SPLITS, DataError, LabeledData, Skipped, stratified_split
+from headstart.data._transforms import to_rgb
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+PATH_COLUMNS = ("path", "image", "file", "filepath", "filename")
+_SPLIT_ALIASES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+
+
+def load_image(path: str | Path) -> Image.Image:
+    """Open an image as 8-bit RGB, honouring its EXIF orientation."""
+    with Image.open(path) as img:
+        img = ImageOps.exif_transpose(img)
+        img.load()
+        return to_rgb(img)
+
+
+def _check_image(path: Path) -> str:
+    """Decode the image fully; return the sha1 of its bytes. Raises on a bad file."""
+    raw = path.read_bytes()
+    with Image.open(io.BytesIO(raw)) as img:
+        img.load()
+        if img.width < 1 or img.height < 1:
+            raise ValueError("empty image")
+    return hashlib.sha1(raw).hexdigest()
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def read_data(
+    path: str | Path,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    path_column: str | None = None,
+    val: float = 0.15,
+    test: float = 0.15,
+    seed: int = 0,
+    strict: bool = False,
+) -> LabeledData:
+    """Read a dataset from a folder or a manifest; split it unless the split is given."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: no such file or folder")
+    if p.is_dir():
+        rows, skipped = _read_folder(p)
+    elif p.suffix.lower() in (".csv", ".tsv", ".jsonl", ".json", ".ndjson"):
+        rows, skipped = _read_table(p, text_column, label_column, path_column)
+    else:
+        raise DataError(f"{p}: expected a folder, or a .csv/.tsv/.jsonl file")
+    modality = rows[0][0] if rows else "image"
+    items, labels, keys, splits = [], [], [], []
+    for kind, item, label, split, where in rows:
+        if kind == "image":
+            try:
+                key = _check_image(Path(item))
+            except Exception as exc:  # noqa: BLE001 - any decoder failure means unreadable
+                if strict:
+                    raise DataError(f"{where}: unreadable image {item}: {exc}") from exc
+                skipped.append(Skipped(item, f"unreadable image: {exc}"))
+                continue
+        else:
+            key = text_key(item)
+        items.append(item)
+        labels.append(label)
+        keys.append(key)
+        splits.append(split)
+    return _assemble(p, modality, items, labels, keys, splits, skipped, val, test, seed)
+
+
+def _assemble(p, modality, items, labels, keys, splits, skipped, val, test, seed) -> LabeledData:
+    if not items:
+        raise DataError(f"{p}: no usable examples found" + (f" ({len(skipped)} skipped)" if skipped else ""))
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise DataError(f"{p}: only one class ({classes[0]!r}); a classifier needs at least two")
+    split_given = any(s is not None for s in splits)
+    pool = [lab for lab, s in zip(labels, splits, strict=True) if s in (None, "train")]
+    counts = Counter(pool if split_given else labels)
+    small = sorted(c for c in classes if counts.get(c, 0) < 2)
+    if small:
+        raise DataError(
+            f"{p}: class(es) {', '.join(map(repr, small))} have fewer than 2 training examples "
+            f"(counts: {dict(sorted(counts.items()))})"
+        )
+    y = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
+    if split_given:
+        split = np.array([s or "train" for s in splits], dtype=object)
+        if not (split == "val").any():  # carve validation out of train, stratified
+            tr = np.flatnonzero(split == "train")
+            sub = stratified_split(y[tr], val=val, test=0.0, seed=seed)
+            split[tr[sub == "val"]] = "val"
+        split = split.astype(str)
+    else:
+        split = stratified_split(y, val=val, test=test, seed=seed)
+    return LabeledData(modality, items, y, classes, keys, split, str(p), skipped, split_given)
+
+
+def _read_folder(root: Path) -> tuple[list[tuple], list[Skipped]]:
+    subdirs = {d.name.lower(): d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")}
+    split_dirs = {_SPLIT_ALIASES[n]: d for n, d in subdirs.items() if n in _SPLIT_ALIASES}
+    if "train" in split_dirs:
+        rows: list[tuple] = []
+        skipped: list[Skipped] = []
+        for split in SPLITS:
+            if split in split_dirs:
+                r, s = _read_class_folders(split_dirs[split], split)
+                rows += r
+                skipped += s
+        return rows, skipped
+    return _read_class_folders(root, None)
+
+
+def _read_class_folders(root: Path, split: str | None) -> tuple[list[tuple], list[Skipped]]:
+    rows: list[tuple] = []
+    skipped: list[Skipped] = []
+    class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not class_dirs:
+        raise DataError(f"{root}: expected one subfolder per class, found none")
+    for d in class_dirs:
+        for f in sorted(d.rglob("*")):
+            if f.is_dir() or f.name.startswith("."):
+                continue
+            if f.suffix.lower() not in IMAGE_EXTENSIONS:
+                skipped.append(Skipped(str(f), f"not an image file extension ({f.suffix or 'none'})"))
+                continue
+            rows.append(("image", str(f.resolve()), d.name, split, str(f)))
+    return rows, skipped
+
+
+def _decode(p: Path) -> str:
+    raw = p.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{p}:{line}: not valid UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
+def _table_rows(p: Path) -> list[tuple[int, dict]]:
+    text = _decode(p)
+    if p.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        out = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{p}:{n}: invalid JSON ({exc.msg})") from exc
+            if not isinstance(obj, dict):
+                raise DataError(f"{p}:{n}: expected a JSON object per line")
+            out.append((n, obj))
+        return out
+    delimiter = "\t" if p.suffix.lower() == ".tsv" else ","
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    return [(reader.line_num, row) for row in reader]
+
+
+def _read_table(
+    p: Path, text_column: str, label_column: str, path_column: str | None
+) -> tuple[list[tuple], list[Skipped]]:
+    records = _table_rows(p)
+    if not records:
+        raise DataError(f"{p}: no rows")
+    columns = list(records[0][1].keys())
+    if label_column not in columns:
+        raise DataError(f"{p}:1: no label column {label_column!r}; columns are {columns}")
+    if path_column is None:
+        path_column = next((c for c in PATH_COLUMNS if c in columns), None)
+        if text_column in columns:
+            path_column = None
+    elif path_column not in columns:
+        raise DataError(f"{p}:1: no path column {path_column!r}; columns are {columns}")
+    if path_column is None and text_column not in columns:
+        raise DataError(
+            f"{p}:1: no text column {text_column!r} and no image path column "
+            f"({', '.join(PATH_COLUMNS)}); columns are {columns}"
+        )
+    rows: list[tuple] = []
+    skipped: list[Skipped] = []
+    for line, rec in records:
+        where = f"{p}:{line}"
+        label = rec.get(label_column)
+        label = "" if label is None else str(label).strip()
+        split = _SPLIT_ALIASES.get(str(rec.get("split") or "").strip().lower())
+        value = rec.get(path_column or text_column)
+        value = "" if value is None else str(value)
+        if not label:
+            skipped.append(Skipped(where, "empty label"))
+            continue
+        if not value.strip():
+            skipped.append(Skipped(where, f"empty {path_column or text_column}"))
+            continue
+        if path_column:
+            f = Path(value)
+            f = f if f.is_absolute() else (p.parent / f)
+            if not f.is_file():
+                skipped.append(Skipped(where, f"image file not found: {f}"))
+                continue
+            rows.append(("image", str(f.resolve()), label, split, where))
+        else:
+            rows.append(("text", value, label, split, where))
+    return rows, skipped

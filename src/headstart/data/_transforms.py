@@ -1,0 +1,91 @@
+"""Image preprocessing from a backbone's config, and training-time augmentation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from PIL import Image
+from torchvision import transforms as T
+
+from headstart.zoo._spec import ImagePreprocess
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Training-time image augmentation; each part can be switched off.
+
+    ``crop``: random resized crop covering ``crop_scale`` of the image;
+    ``flip``: random horizontal flip; ``rotate``: random rotation within +/- degrees
+    (0 disables it).
+    """
+
+    crop: bool = True
+    flip: bool = True
+    rotate: float = 10.0
+    crop_scale: tuple[float, float] = (0.6, 1.0)
+
+    @property
+    def enabled(self) -> bool:
+        return self.crop or self.flip or self.rotate > 0
+
+
+NO_AUGMENT = Augment(crop=False, flip=False, rotate=0.0)
+
+_INTERPOLATION = {
+    "bilinear": T.InterpolationMode.BILINEAR,
+    "bicubic": T.InterpolationMode.BICUBIC,
+    "nearest": T.InterpolationMode.NEAREST,
+}
+
+
+def image_transform(pre: ImagePreprocess, augment: Augment | None = None) -> T.Compose:
+    """PIL RGB image -> normalised float tensor ``(3, S, S)`` with ``S = pre.input_size``.
+
+    Without ``augment`` (evaluation): resize the short side to ``S / crop_pct`` and
+    centre-crop ``S``. With it: the enabled random transforms, then the same tensor steps.
+    """
+    size = pre.input_size
+    interp = _INTERPOLATION.get(pre.interpolation, T.InterpolationMode.BILINEAR)
+    steps: list[object] = []
+    if augment is not None and augment.enabled:
+        if augment.rotate > 0:
+            steps.append(T.RandomRotation(augment.rotate, interpolation=interp))
+        if augment.crop:
+            steps.append(
+                T.RandomResizedCrop(size, scale=augment.crop_scale, interpolation=interp, antialias=True)
+            )
+        else:
+            steps += [T.Resize(size, interpolation=interp, antialias=True), T.CenterCrop(size)]
+        if augment.flip:
+            steps.append(T.RandomHorizontalFlip())
+    else:
+        resize = int(math.floor(size / pre.crop_pct))
+        steps += [T.Resize(resize, interpolation=interp, antialias=True), T.CenterCrop(size)]
+    steps += [T.ToTensor(), T.Normalize(pre.mean, pre.std)]
+    return T.Compose(steps)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB, properly.
+
+    Palette images keep their transparency, alpha is composited on white, CMYK goes
+    through PIL's colour conversion and 16/32-bit greyscale (``I;16``, ``I``, ``F``) is
+    rescaled to 8 bits rather than clipped.
+    """
+    if img.mode == "RGB":
+        return img
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        import numpy as np
+
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        img = Image.fromarray(((arr - lo) * scale).astype("uint8"), mode="L")
+    if img.mode in ("RGBA", "LA", "PA"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")

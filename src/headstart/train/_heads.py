@@ -1,0 +1,125 @@
+"""Fitting a new head on cached features: logistic regression or a small torch network.
+
+Both produce a torch module (``Standardize`` then the classifier), so every head is saved,
+loaded and fine-tuned the same way, and no pickle is ever needed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from headstart._progress import track
+from headstart.surgery._model import Standardize, make_head
+from headstart.train._early import EarlyStopping
+from headstart.train._schedule import Stage
+
+
+def fit_logistic_head(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    n_classes: int,
+    seed: int = 0,
+    cs: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0),
+) -> tuple[nn.Sequential, list[dict[str, Any]]]:
+    """Multinomial logistic regression on standardised features, ``C`` chosen on the
+    validation split (training accuracy breaks ties when there is no validation data).
+    Returns the head (``make_head`` with no hidden layer and no dropout) and one history
+    row per ``C``."""
+    from sklearn.linear_model import LogisticRegression
+
+    std = Standardize.fit(x_train)
+    xt = (x_train - std.mean.numpy()) / std.scale.numpy()
+    xv = (x_val - std.mean.numpy()) / std.scale.numpy()
+    history: list[dict[str, Any]] = []
+    best: tuple[float, float, Any] | None = None
+    for c in cs:
+        start = time.perf_counter()
+        clf = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(xt, y_train)
+        train_acc = float(clf.score(xt, y_train))
+        val_acc = float(clf.score(xv, y_val)) if len(y_val) else train_acc
+        history.append({"stage": "head", "C": c, "train_acc": train_acc, "val_acc": val_acc,
+                        "seconds": time.perf_counter() - start})
+        if best is None or val_acc > best[0]:
+            best = (val_acc, c, clf)
+    assert best is not None
+    clf = best[2]
+    head = make_head(xt.shape[1], n_classes, hidden=(), dropout=0.0)
+    head[0] = std
+    linear = head[-1]
+    w = np.zeros((n_classes, xt.shape[1]), dtype=np.float32)
+    b = np.zeros(n_classes, dtype=np.float32)
+    if clf.coef_.shape[0] == 1:  # binary: softmax([0, z]) == [1 - sigmoid(z), sigmoid(z)]
+        w[clf.classes_[1]] = clf.coef_[0]
+        b[clf.classes_[1]] = clf.intercept_[0]
+    else:
+        w[clf.classes_] = clf.coef_
+        b[clf.classes_] = clf.intercept_
+    if len(clf.classes_) < n_classes:  # classes absent from training never win
+        absent = np.setdiff1d(np.arange(n_classes), clf.classes_)
+        b[absent] = -1e4
+    with torch.no_grad():
+        linear.weight.copy_(torch.from_numpy(w))
+        linear.bias.copy_(torch.from_numpy(b))
+    for row in history:
+        row["chosen"] = row["C"] == best[1]
+    return head, history
+
+
+def fit_feature_head(
+    head: nn.Module,
+    stage: Stage,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    seed: int = 0,
+    batch_size: int = 64,
+) -> list[dict[str, Any]]:
+    """Train ``head`` (in place) on features with AdamW and early stopping on validation
+    accuracy; the best epoch's weights are restored. Returns the per-epoch history."""
+    gen = torch.Generator().manual_seed(seed)
+    xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train).long()
+    xv, yv = torch.from_numpy(x_val), torch.from_numpy(y_val).long()
+    opt = torch.optim.AdamW(head.parameters(), lr=stage.lr, weight_decay=stage.weight_decay)
+    loss_fn = nn.CrossEntropyLoss()
+    stopper = EarlyStopping(patience=stage.patience)
+    history: list[dict[str, Any]] = []
+    for epoch in track(range(stage.max_epochs), stage.max_epochs, f"training head ({stage.name})"):
+        start = time.perf_counter()
+        head.train()
+        perm = torch.randperm(len(xt), generator=gen)
+        total, correct, count = 0.0, 0, 0
+        for lo in range(0, len(xt), batch_size):
+            idx = perm[lo : lo + batch_size]
+            logits = head(xt[idx])
+            loss = loss_fn(logits, yt[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+            correct += int((logits.argmax(1) == yt[idx]).sum())
+            count += len(idx)
+        head.eval()
+        with torch.inference_mode():
+            logits = head(xv) if len(xv) else head(xt)
+            target = yv if len(xv) else yt
+            val_loss = float(loss_fn(logits, target))
+            val_acc = float((logits.argmax(1) == target).float().mean())
+        history.append({
+            "stage": stage.name, "epoch": epoch + 1, "train_loss": total / count,
+            "train_acc": correct / count, "val_loss": val_loss, "val_acc": val_acc,
+            "seconds": time.perf_counter() - start,
+        })
+        if stopper.update(val_acc, val_loss, head):
+            break
+    stopper.restore(head)
+    for row in history:
+        row["best"] = row["epoch"] == stopper.best_epoch
+    return history

