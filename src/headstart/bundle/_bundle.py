@@ -112,6 +112,27 @@ class Predictor:
         proba = self.predict_proba(items, batch_size)
         return [self.classes[i] for i in proba.argmax(1)]
 
+    def evaluate(self, data: str | os.PathLike[str], **read_options: Any) -> dict[str, Any]:
+        """Score the model on every labelled item of ``data`` (a folder or manifest).
+
+        Returns :func:`~headstart.evaluate.classification_report` over the bundle's classes,
+        plus ``skipped`` inputs. Labels the model does not know are an error.
+        """
+        from headstart.data._readers import read_data
+        from headstart.evaluate._metrics import classification_report
+
+        ds = read_data(data, for_training=False, **read_options)
+        if ds.modality != self.modality:
+            raise ValueError(f"{data}: {ds.modality} data, but the model takes {self.modality}")
+        unknown = sorted(set(ds.classes) - set(self.classes))
+        if unknown:
+            raise ValueError(f"{data}: labels unknown to the model: {unknown}; it knows {self.classes}")
+        y = np.array([self.classes.index(ds.classes[i]) for i in ds.labels], dtype=np.int64)
+        pred = self.predict_proba(ds.items).argmax(1)
+        report = classification_report(y, pred, self.classes)
+        report["skipped"] = [{"where": s.where, "reason": s.reason} for s in ds.skipped]
+        return report
+
     def save(self, path: str | os.PathLike[str]) -> Path:
         extra = {k: v for k, v in self.config.items() if k in ("strategy", "fit")}
         return write_bundle(path, self.model, self.classes, extra)

@@ -2,7 +2,7 @@
 
 from headstart.data._dataset import SPLITS, DataError, LabeledData, Skipped, stratified_split
 from headstart.data._loader import iter_batches, load_items
-from headstart.data._readers import IMAGE_EXTENSIONS, load_image, read_data, text_key
+from headstart.data._readers import IMAGE_EXTENSIONS, from_items, load_image, read_data, text_key
 from headstart.data._transforms import NO_AUGMENT, Augment, image_transform, to_rgb
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "DataError",
     "LabeledData",
     "Skipped",
+    "from_items",
     "image_transform",
     "iter_batches",
     "load_image",

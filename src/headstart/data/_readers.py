@@ -65,8 +65,13 @@ def read_data(
     test: float = 0.15,
     seed: int = 0,
     strict: bool = False,
+    for_training: bool = True,
 ) -> LabeledData:
-    """Read a dataset from a folder or a manifest; split it unless the split is given."""
+    """Read a dataset from a folder or a manifest; split it unless the split is given.
+
+    ``for_training=False`` reads data to score a trained model: every item goes to the
+    ``"test"`` split and the class-count checks are skipped.
+    """
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: no such file or folder")
@@ -93,7 +98,52 @@ def read_data(
         labels.append(label)
         keys.append(key)
         splits.append(split)
+    if not for_training:
+        if not items:
+            raise DataError(f"{p}: no usable examples found")
+        classes = sorted(set(labels))
+        y = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
+        split = np.full(len(items), "test")
+        return LabeledData(modality, items, y, classes, keys, split, str(p), skipped, True)
     return _assemble(p, modality, items, labels, keys, splits, skipped, val, test, seed)
+
+
+def from_items(
+    items: list,
+    labels: list,
+    modality: str | None = None,
+    *,
+    val: float = 0.15,
+    seed: int = 0,
+    source: str = "<in memory>",
+) -> LabeledData:
+    """A training dataset from in-memory items (image paths or texts) and their labels;
+    split into train and validation only (the caller keeps its own test data)."""
+    if len(items) != len(labels):
+        raise DataError(f"{source}: {len(items)} items but {len(labels)} labels")
+    if modality is None:
+        modality = "image" if items and all(
+            isinstance(x, (str, Path)) and Path(x).suffix.lower() in IMAGE_EXTENSIONS
+            and Path(x).is_file() for x in items
+        ) else "text"
+    skipped: list[Skipped] = []
+    kept, kept_labels, keys = [], [], []
+    for i, (x, lab) in enumerate(zip(items, labels, strict=True)):
+        if modality == "image":
+            try:
+                keys.append(_check_image(Path(x)))
+            except Exception as exc:  # noqa: BLE001
+                skipped.append(Skipped(str(x), f"unreadable image: {exc}"))
+                continue
+            kept.append(str(Path(x).resolve()))
+        else:
+            if not isinstance(x, str):
+                raise DataError(f"{source}: item {i} is {type(x).__name__}, expected a text or an image path")
+            keys.append(text_key(x))
+            kept.append(x)
+        kept_labels.append(str(lab))
+    return _assemble(Path(source), modality, kept, kept_labels, keys, [None] * len(kept),
+                     skipped, val, 0.0, seed)
 
 
 def _assemble(p, modality, items, labels, keys, splits, skipped, val, test, seed) -> LabeledData:

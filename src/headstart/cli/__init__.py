@@ -1,0 +1,5 @@
+"""The ``headstart`` command line: a thin shell over the Python API."""
+
+from headstart.cli._app import app, main
+
+__all__ = ["app", "main"]

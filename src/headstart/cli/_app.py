@@ -1,0 +1,201 @@
+"""``headstart`` commands: each is a few lines over the public Python API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import headstart
+from headstart._progress import set_quiet
+from headstart.data import Augment
+from headstart.data._readers import IMAGE_EXTENSIONS
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Transfer learning from one command: reuse a pre-trained model for your task, offline.",
+)
+out = Console()
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or status lines.")]
+
+
+@app.command()
+def models(as_json: Annotated[bool, typer.Option("--json")] = False,
+           test: Annotated[bool, typer.Option("--test", help="Include tiny test backbones.")] = False) -> None:
+    """List the model zoo, marking what is usable offline right now."""
+    specs = headstart.list_specs(include_test=test)
+    if as_json:
+        rows = [{**s.to_dict(), "offline": s.offline_available()} for s in specs]
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table(title="headstart model zoo")
+    table.add_column("name", no_wrap=True)
+    for col in ("modality", "params", "features", "input", "weights", "licence", "offline"):
+        table.add_column(col)
+    for s in specs:
+        pre = s.preprocess
+        inp = f"{pre.input_size}px" if s.modality == "image" else f"{pre.max_length} tokens"  # type: ignore[union-attr]
+        table.add_row(s.name, s.modality, f"{s.params_m:g}M", str(s.feature_dim), inp,
+                      s.weights.kind, s.licence.split(" ")[0],
+                      "[green]yes[/]" if s.offline_available() else "[red]no[/]")
+    out.print(table)
+    out.print("Any timm name (timm/<name>) or Hugging Face encoder (hf/<org>/<name>) also works "
+              "when the hub is reachable; --weights FILE works always.")
+
+
+@app.command()
+def fit(
+    data: Annotated[Path, typer.Argument(help="Image folder, or CSV/JSONL of images or texts.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder (bundle, metrics).")],
+    model: Annotated[Optional[str], typer.Option(help="Backbone name (default per modality).")] = None,
+    strategy: Annotated[str, typer.Option(help="extract | finetune | scratch")] = "extract",
+    layer: Annotated[Optional[str], typer.Option(help="Reuse the network up to this block.")] = None,
+    weights: Annotated[Optional[Path], typer.Option(help="Local weights file for the backbone.")] = None,
+    head: Annotated[str, typer.Option(help="extract head: logreg | mlp")] = "logreg",
+    hidden: Annotated[str, typer.Option(help="Hidden sizes of the new head, e.g. 256,128.")] = "",
+    dropout: Annotated[float, typer.Option()] = 0.2,
+    unfreeze: Annotated[str, typer.Option(help="finetune: top blocks to unfreeze, or 'all'.")] = "2",
+    lr: Annotated[float, typer.Option(help="finetune: learning rate of the top block.")] = 1e-4,
+    epochs: Annotated[int, typer.Option(help="finetune / scratch: max epochs.")] = 10,
+    batch_size: Annotated[int, typer.Option()] = 32,
+    image_size: Annotated[Optional[int], typer.Option(help="Override the input size.")] = None,
+    no_crop: Annotated[bool, typer.Option("--no-crop", help="No random resized crop.")] = False,
+    no_flip: Annotated[bool, typer.Option("--no-flip", help="No horizontal flip.")] = False,
+    rotate: Annotated[float, typer.Option(help="Max random rotation, degrees (0: off).")] = 10.0,
+    seed: Annotated[int, typer.Option()] = 0,
+    text_column: Annotated[str, typer.Option()] = "text",
+    label_column: Annotated[str, typer.Option()] = "label",
+    path_column: Annotated[Optional[str], typer.Option()] = None,
+    strict: Annotated[bool, typer.Option(help="Fail on unreadable images instead of skipping.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Train a transfer model on DATA and write a bundle plus metrics to --out."""
+    set_quiet(quiet)
+    result = headstart.fit(
+        data, out_dir, model=model, strategy=strategy, layer=layer,
+        weights=str(weights) if weights else None, head=head,
+        hidden=tuple(int(h) for h in hidden.split(",") if h.strip()), dropout=dropout,
+        unfreeze="all" if unfreeze == "all" else int(unfreeze), lr=lr, epochs=epochs,
+        batch_size=batch_size, image_size=image_size, seed=seed,
+        augment=Augment(crop=not no_crop, flip=not no_flip, rotate=rotate),
+        text_column=text_column, label_column=label_column, path_column=path_column, strict=strict,
+    )
+    m = result.metrics
+    test = m["splits"]["test"]
+    out.print(f"[bold]{m['model']}[/] ({m['strategy']}, layer {m['layer']}): "
+              f"test accuracy [bold]{test.get('accuracy', float('nan')):.3f}[/], "
+              f"macro-F1 {test.get('macro_f1', float('nan')):.3f} on {test['n']} examples, "
+              f"{m['seconds']['total']:.1f}s")
+    if m["skipped"]:
+        out.print(f"[yellow]{len(m['skipped'])} input(s) skipped[/] (listed in metrics.json)")
+    out.print(f"bundle and metrics: {result.out}")
+
+
+def _expand_inputs(inputs: list[str], modality: str, text_column: str) -> list[str]:
+    items: list[str] = []
+    for x in inputs:
+        p = Path(x)
+        if modality == "image" and p.is_dir():
+            items += sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS)
+        elif modality == "text" and p.suffix.lower() in (".csv", ".tsv", ".jsonl") and p.is_file():
+            from headstart.data._readers import _table_rows
+
+            for line, row in _table_rows(p):
+                if text_column not in row:
+                    raise typer.BadParameter(f"{p}:{line}: no {text_column!r} column")
+                items.append(str(row[text_column]))
+        elif modality == "image" and not p.is_file():
+            raise typer.BadParameter(f"{x}: no such image file")
+        else:
+            items.append(x)
+    return items
+
+
+@app.command()
+def predict(
+    bundle: Annotated[Path, typer.Argument(help="A folder written by `headstart fit`.")],
+    inputs: Annotated[list[str], typer.Argument(help="Image paths/folders, or texts / a CSV.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    text_column: Annotated[str, typer.Option()] = "text",
+) -> None:
+    """Print the predicted label and its probability for each input (offline)."""
+    predictor = headstart.load(bundle)
+    items = _expand_inputs(inputs, predictor.modality, text_column)
+    proba = predictor.predict_proba(items)
+    rows = [{"input": item, "label": predictor.classes[int(p.argmax())], "probability": float(p.max())}
+            for item, p in zip(items, proba, strict=True)]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table()
+    for col in ("input", "label", "probability"):
+        table.add_column(col)
+    for r in rows:
+        text = r["input"] if len(r["input"]) < 80 else r["input"][:77] + "..."
+        table.add_row(text, r["label"], f"{r['probability']:.3f}")
+    out.print(table)
+
+
+@app.command()
+def evaluate(
+    bundle: Annotated[Path, typer.Argument(help="A folder written by `headstart fit`.")],
+    data: Annotated[Path, typer.Argument(help="Labelled data, as for `fit`.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    text_column: Annotated[str, typer.Option()] = "text",
+    label_column: Annotated[str, typer.Option()] = "label",
+) -> None:
+    """Score a bundle on labelled data (offline)."""
+    report = headstart.load(bundle).evaluate(data, text_column=text_column, label_column=label_column)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    out.print(f"accuracy [bold]{report['accuracy']:.3f}[/], macro-F1 {report['macro_f1']:.3f} "
+              f"on {report['n']} examples")
+    table = Table()
+    for col in ("class", "precision", "recall", "f1", "support"):
+        table.add_column(col)
+    for name, r in report["per_class"].items():
+        table.add_row(name, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", str(r["support"]))
+    out.print(table)
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", "-o")] = Path("runs/demo"),
+    per_class: Annotated[int, typer.Option(help="Training images per class.")] = 50,
+    image_size: Annotated[int, typer.Option()] = 112,
+    quiet: Quiet = False,
+) -> None:
+    """The embedded default: Fashion-MNIST, EfficientNet-Lite0 transfer vs. from scratch."""
+    from headstart._demo import run_demo
+
+    set_quiet(quiet)
+    summary = run_demo(out_dir, train_per_class=per_class, image_size=image_size)
+    table = Table(title=f"Fashion-MNIST, {summary['samples']['train']} training images, "
+                        f"{summary['samples']['test']} test images")
+    for col in ("strategy", "test accuracy", "macro-F1", "seconds", "bundle"):
+        table.add_column(col)
+    for name, r in summary["runs"].items():
+        table.add_row(name, f"{r['test_accuracy']:.3f}", f"{r['test_macro_f1']:.3f}",
+                      f"{r['seconds']:.0f}", r["out"])
+    out.print(table)
+    gain = summary["runs"]["extract"]["test_accuracy"] - summary["runs"]["scratch"]["test_accuracy"]
+    out.print(f"transfer (ImageNet features) vs. from scratch: [bold]{gain:+.3f}[/] test accuracy")
+
+
+def main() -> None:
+    """Entry point: known errors print one clear line, not a traceback."""
+    from headstart.data import DataError
+    from headstart.zoo import UnknownModelError, WeightsUnavailableError
+
+    try:
+        app()
+    except (DataError, UnknownModelError, WeightsUnavailableError, FileNotFoundError, ValueError) as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
