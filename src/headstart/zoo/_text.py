@@ -124,6 +124,7 @@ def build_hf_text(spec: BackboneSpec, pretrained: bool = True) -> TransformerTex
     path = hf_model_path(spec)
     local = Path(path).is_dir()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
     if pretrained:
         model = AutoModel.from_pretrained(path, local_files_only=local)
