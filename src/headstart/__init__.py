@@ -9,11 +9,11 @@ Reuse a pre-trained image or text model for a new task, offline, on a CPU::
 
 __version__ = "0.1.0"
 
-from headstart._fit import STRATEGIES, FitOptions, FitResult, fit  # noqa: E402
-from headstart.bundle import Predictor, load_bundle  # noqa: E402
-from headstart.cache import FeatureStore  # noqa: E402
-from headstart.data import Augment, DataError, LabeledData, read_data  # noqa: E402
-from headstart.zoo import (  # noqa: E402
+from headstart._fit import STRATEGIES, FitOptions, FitResult, fit
+from headstart.bundle import Predictor, load_bundle
+from headstart.cache import FeatureStore
+from headstart.data import Augment, DataError, LabeledData, read_data
+from headstart.zoo import (
     BackboneSpec,
     UnknownModelError,
     WeightsUnavailableError,

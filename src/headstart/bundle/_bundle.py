@@ -49,8 +49,12 @@ def head_config(head: torch.nn.Sequential) -> dict[str, Any]:
     }
 
 
-def write_bundle(path: str | os.PathLike[str], model: TransferModel, classes: Sequence[str],
-                 extra: dict[str, Any] | None = None) -> Path:
+def write_bundle(
+    path: str | os.PathLike[str],
+    model: TransferModel,
+    classes: Sequence[str],
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """Write a bundle folder at ``path`` (atomically: a temp folder, then a rename)."""
 
     final = Path(path)
@@ -65,8 +69,9 @@ def write_bundle(path: str | os.PathLike[str], model: TransferModel, classes: Se
     return final
 
 
-def write_bundle_into(folder: Path, model: TransferModel, classes: Sequence[str],
-                      extra: dict[str, Any] | None = None) -> None:
+def write_bundle_into(
+    folder: Path, model: TransferModel, classes: Sequence[str], extra: dict[str, Any] | None = None
+) -> None:
     """Write the bundle files into an existing (temporary) folder."""
     from safetensors.torch import save_file
 
@@ -105,7 +110,9 @@ class Predictor:
         """Class probabilities, shape ``(N, n_classes)``, columns in ``classes`` order."""
         if len(items) == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        logits = predict_logits(self.model, self.model.backbone, list(items), self.modality, batch_size)
+        logits = predict_logits(
+            self.model, self.model.backbone, list(items), self.modality, batch_size
+        )
         return torch.softmax(torch.from_numpy(logits), dim=1).numpy()
 
     def predict(self, items: Sequence[Any], batch_size: int = 64) -> list[str]:
@@ -126,7 +133,9 @@ class Predictor:
             raise ValueError(f"{data}: {ds.modality} data, but the model takes {self.modality}")
         unknown = sorted(set(ds.classes) - set(self.classes))
         if unknown:
-            raise ValueError(f"{data}: labels unknown to the model: {unknown}; it knows {self.classes}")
+            raise ValueError(
+                f"{data}: labels unknown to the model: {unknown}; it knows {self.classes}"
+            )
         y = np.array([self.classes.index(ds.classes[i]) for i in ds.labels], dtype=np.int64)
         pred = self.predict_proba(ds.items).argmax(1)
         report = classification_report(y, pred, self.classes)

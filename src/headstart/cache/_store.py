@@ -88,7 +88,7 @@ class FeatureStore:
                 with np.load(shard, allow_pickle=False) as z:
                     for k, f in zip(z["keys"].tolist(), z["features"], strict=True):
                         out[k] = f
-            except Exception:  # noqa: BLE001 - a damaged shard is ignored and recomputed
+            except Exception:
                 continue
         return out
 
@@ -126,11 +126,18 @@ class FeatureStore:
         if missing:
             todo = list(missing.values())
             start = time.perf_counter()
-            new = extract(backbone, [items[i] for i in todo], modality, batch_size, description, self)
+            new = extract(
+                backbone, [items[i] for i in todo], modality, batch_size, description, self
+            )
             self.extract_seconds += time.perf_counter() - start
             todo_keys = [keys[i] for i in todo]
             for lo in range(0, len(todo), self.shard_size):
-                self._write_shard(entry, desc, todo_keys[lo : lo + self.shard_size], new[lo : lo + self.shard_size])
+                self._write_shard(
+                    entry,
+                    desc,
+                    todo_keys[lo : lo + self.shard_size],
+                    new[lo : lo + self.shard_size],
+                )
             cached.update(zip(todo_keys, new, strict=True))
         if not keys:
             return np.zeros((0, backbone.feature_dim), dtype=np.float32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -17,7 +17,9 @@ from headstart.data import Augment
 from headstart.data._readers import IMAGE_EXTENSIONS
 
 app = typer.Typer(
-    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
     help="Transfer learning from one command: reuse a pre-trained model for your task, offline.",
 )
 out = Console()
@@ -26,8 +28,10 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or 
 
 
 @app.command()
-def models(as_json: Annotated[bool, typer.Option("--json")] = False,
-           test: Annotated[bool, typer.Option("--test", help="Include tiny test backbones.")] = False) -> None:
+def models(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    test: Annotated[bool, typer.Option("--test", help="Include tiny test backbones.")] = False,
+) -> None:
     """List the model zoo, marking what is usable offline right now."""
     specs = headstart.list_specs(include_test=test)
     if as_json:
@@ -41,57 +45,87 @@ def models(as_json: Annotated[bool, typer.Option("--json")] = False,
     for s in specs:
         pre = s.preprocess
         inp = f"{pre.input_size}px" if s.modality == "image" else f"{pre.max_length} tokens"  # type: ignore[union-attr]
-        table.add_row(s.name, s.modality, f"{s.params_m:g}M", str(s.feature_dim), inp,
-                      s.weights.kind, s.licence.split(" ")[0],
-                      "[green]yes[/]" if s.offline_available() else "[red]no[/]")
+        table.add_row(
+            s.name,
+            s.modality,
+            f"{s.params_m:g}M",
+            str(s.feature_dim),
+            inp,
+            s.weights.kind,
+            s.licence.split(" ")[0],
+            "[green]yes[/]" if s.offline_available() else "[red]no[/]",
+        )
     out.print(table)
-    out.print("Any timm name (timm/<name>) or Hugging Face encoder (hf/<org>/<name>) also works "
-              "when the hub is reachable; --weights FILE works always.")
+    out.print(
+        "Any timm name (timm/<name>) or Hugging Face encoder (hf/<org>/<name>) also works "
+        "when the hub is reachable; --weights FILE works always."
+    )
 
 
 @app.command()
 def fit(
     data: Annotated[Path, typer.Argument(help="Image folder, or CSV/JSONL of images or texts.")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder (bundle, metrics).")],
-    model: Annotated[Optional[str], typer.Option(help="Backbone name (default per modality).")] = None,
+    model: Annotated[str | None, typer.Option(help="Backbone name (default per modality).")] = None,
     strategy: Annotated[str, typer.Option(help="extract | finetune | scratch")] = "extract",
-    layer: Annotated[Optional[str], typer.Option(help="Reuse the network up to this block.")] = None,
-    weights: Annotated[Optional[Path], typer.Option(help="Local weights file for the backbone.")] = None,
+    layer: Annotated[str | None, typer.Option(help="Reuse the network up to this block.")] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="Local weights file for the backbone.")
+    ] = None,
     head: Annotated[str, typer.Option(help="extract head: logreg | mlp")] = "logreg",
     hidden: Annotated[str, typer.Option(help="Hidden sizes of the new head, e.g. 256,128.")] = "",
     dropout: Annotated[float, typer.Option()] = 0.2,
-    unfreeze: Annotated[str, typer.Option(help="finetune: top blocks to unfreeze, or 'all'.")] = "2",
+    unfreeze: Annotated[
+        str, typer.Option(help="finetune: top blocks to unfreeze, or 'all'.")
+    ] = "2",
     lr: Annotated[float, typer.Option(help="finetune: learning rate of the top block.")] = 1e-4,
     epochs: Annotated[int, typer.Option(help="finetune / scratch: max epochs.")] = 10,
     batch_size: Annotated[int, typer.Option()] = 32,
-    image_size: Annotated[Optional[int], typer.Option(help="Override the input size.")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Override the input size.")] = None,
     no_crop: Annotated[bool, typer.Option("--no-crop", help="No random resized crop.")] = False,
     no_flip: Annotated[bool, typer.Option("--no-flip", help="No horizontal flip.")] = False,
     rotate: Annotated[float, typer.Option(help="Max random rotation, degrees (0: off).")] = 10.0,
     seed: Annotated[int, typer.Option()] = 0,
     text_column: Annotated[str, typer.Option()] = "text",
     label_column: Annotated[str, typer.Option()] = "label",
-    path_column: Annotated[Optional[str], typer.Option()] = None,
-    strict: Annotated[bool, typer.Option(help="Fail on unreadable images instead of skipping.")] = False,
+    path_column: Annotated[str | None, typer.Option()] = None,
+    strict: Annotated[
+        bool, typer.Option(help="Fail on unreadable images instead of skipping.")
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Train a transfer model on DATA and write a bundle plus metrics to --out."""
     set_quiet(quiet)
     result = headstart.fit(
-        data, out_dir, model=model, strategy=strategy, layer=layer,
-        weights=str(weights) if weights else None, head=head,
-        hidden=tuple(int(h) for h in hidden.split(",") if h.strip()), dropout=dropout,
-        unfreeze="all" if unfreeze == "all" else int(unfreeze), lr=lr, epochs=epochs,
-        batch_size=batch_size, image_size=image_size, seed=seed,
+        data,
+        out_dir,
+        model=model,
+        strategy=strategy,
+        layer=layer,
+        weights=str(weights) if weights else None,
+        head=head,
+        hidden=tuple(int(h) for h in hidden.split(",") if h.strip()),
+        dropout=dropout,
+        unfreeze="all" if unfreeze == "all" else int(unfreeze),
+        lr=lr,
+        epochs=epochs,
+        batch_size=batch_size,
+        image_size=image_size,
+        seed=seed,
         augment=Augment(crop=not no_crop, flip=not no_flip, rotate=rotate),
-        text_column=text_column, label_column=label_column, path_column=path_column, strict=strict,
+        text_column=text_column,
+        label_column=label_column,
+        path_column=path_column,
+        strict=strict,
     )
     m = result.metrics
     test = m["splits"]["test"]
-    out.print(f"[bold]{m['model']}[/] ({m['strategy']}, layer {m['layer']}): "
-              f"test accuracy [bold]{test.get('accuracy', float('nan')):.3f}[/], "
-              f"macro-F1 {test.get('macro_f1', float('nan')):.3f} on {test['n']} examples, "
-              f"{m['seconds']['total']:.1f}s")
+    out.print(
+        f"[bold]{m['model']}[/] ({m['strategy']}, layer {m['layer']}): "
+        f"test accuracy [bold]{test.get('accuracy', float('nan')):.3f}[/], "
+        f"macro-F1 {test.get('macro_f1', float('nan')):.3f} on {test['n']} examples, "
+        f"{m['seconds']['total']:.1f}s"
+    )
     if m["skipped"]:
         out.print(f"[yellow]{len(m['skipped'])} input(s) skipped[/] (listed in metrics.json)")
     out.print(f"bundle and metrics: {result.out}")
@@ -128,8 +162,10 @@ def predict(
     predictor = headstart.load(bundle)
     items = _expand_inputs(inputs, predictor.modality, text_column)
     proba = predictor.predict_proba(items)
-    rows = [{"input": item, "label": predictor.classes[int(p.argmax())], "probability": float(p.max())}
-            for item, p in zip(items, proba, strict=True)]
+    rows = [
+        {"input": item, "label": predictor.classes[int(p.argmax())], "probability": float(p.max())}
+        for item, p in zip(items, proba, strict=True)
+    ]
     if as_json:
         print(json.dumps(rows, indent=2))
         return
@@ -151,17 +187,23 @@ def evaluate(
     label_column: Annotated[str, typer.Option()] = "label",
 ) -> None:
     """Score a bundle on labelled data (offline)."""
-    report = headstart.load(bundle).evaluate(data, text_column=text_column, label_column=label_column)
+    report = headstart.load(bundle).evaluate(
+        data, text_column=text_column, label_column=label_column
+    )
     if as_json:
         print(json.dumps(report, indent=2))
         return
-    out.print(f"accuracy [bold]{report['accuracy']:.3f}[/], macro-F1 {report['macro_f1']:.3f} "
-              f"on {report['n']} examples")
+    out.print(
+        f"accuracy [bold]{report['accuracy']:.3f}[/], macro-F1 {report['macro_f1']:.3f} "
+        f"on {report['n']} examples"
+    )
     table = Table()
     for col in ("class", "precision", "recall", "f1", "support"):
         table.add_column(col)
     for name, r in report["per_class"].items():
-        table.add_row(name, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", str(r["support"]))
+        table.add_row(
+            name, f"{r['precision']:.3f}", f"{r['recall']:.3f}", f"{r['f1']:.3f}", str(r["support"])
+        )
     out.print(table)
 
 
@@ -177,13 +219,20 @@ def demo(
 
     set_quiet(quiet)
     summary = run_demo(out_dir, train_per_class=per_class, image_size=image_size)
-    table = Table(title=f"Fashion-MNIST, {summary['samples']['train']} training images, "
-                        f"{summary['samples']['test']} test images")
+    table = Table(
+        title=f"Fashion-MNIST, {summary['samples']['train']} training images, "
+        f"{summary['samples']['test']} test images"
+    )
     for col in ("strategy", "test accuracy", "macro-F1", "seconds", "bundle"):
         table.add_column(col)
     for name, r in summary["runs"].items():
-        table.add_row(name, f"{r['test_accuracy']:.3f}", f"{r['test_macro_f1']:.3f}",
-                      f"{r['seconds']:.0f}", r["out"])
+        table.add_row(
+            name,
+            f"{r['test_accuracy']:.3f}",
+            f"{r['test_macro_f1']:.3f}",
+            f"{r['seconds']:.0f}",
+            r["out"],
+        )
     out.print(table)
     gain = summary["runs"]["extract"]["test_accuracy"] - summary["runs"]["scratch"]["test_accuracy"]
     out.print(f"transfer (ImageNet features) vs. from scratch: [bold]{gain:+.3f}[/] test accuracy")
@@ -196,6 +245,12 @@ def main() -> None:
 
     try:
         app()
-    except (DataError, UnknownModelError, WeightsUnavailableError, FileNotFoundError, ValueError) as exc:
+    except (
+        DataError,
+        UnknownModelError,
+        WeightsUnavailableError,
+        FileNotFoundError,
+        ValueError,
+    ) as exc:
         Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False)
         sys.exit(2)

@@ -78,8 +78,8 @@ def stratified_split(
     for c in np.unique(labels):
         idx = rng.permutation(np.flatnonzero(labels == c))
         n = len(idx)
-        n_test = int(round(n * test))
-        n_val = int(round(n * val))
+        n_test = round(n * test)
+        n_val = round(n * val)
         if n >= 3:
             n_test = max(n_test, 1 if test > 0 else 0)
             n_val = max(n_val, 1 if val > 0 else 0)

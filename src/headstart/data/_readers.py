@@ -28,9 +28,26 @@ from PIL import Image, ImageOps
 from headstart.data._dataset import SPLITS, DataError, LabeledData, Skipped, stratified_split
 from headstart.data._transforms import to_rgb
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+IMAGE_EXTENSIONS = {
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".bmp",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".ppm",
+    ".pgm",
+}
 PATH_COLUMNS = ("path", "image", "file", "filepath", "filename")
-_SPLIT_ALIASES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+_SPLIT_ALIASES = {
+    "train": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+}
 
 
 def load_image(path: str | Path) -> Image.Image:
@@ -87,7 +104,7 @@ def read_data(
         if kind == "image":
             try:
                 key = _check_image(Path(item))
-            except Exception as exc:  # noqa: BLE001 - any decoder failure means unreadable
+            except Exception as exc:
                 if strict:
                     raise DataError(f"{where}: unreadable image {item}: {exc}") from exc
                 skipped.append(Skipped(item, f"unreadable image: {exc}"))
@@ -122,33 +139,45 @@ def from_items(
     if len(items) != len(labels):
         raise DataError(f"{source}: {len(items)} items but {len(labels)} labels")
     if modality is None:
-        modality = "image" if items and all(
-            isinstance(x, (str, Path)) and Path(x).suffix.lower() in IMAGE_EXTENSIONS
-            and Path(x).is_file() for x in items
-        ) else "text"
+        modality = (
+            "image"
+            if items
+            and all(
+                isinstance(x, (str, Path))
+                and Path(x).suffix.lower() in IMAGE_EXTENSIONS
+                and Path(x).is_file()
+                for x in items
+            )
+            else "text"
+        )
     skipped: list[Skipped] = []
     kept, kept_labels, keys = [], [], []
     for i, (x, lab) in enumerate(zip(items, labels, strict=True)):
         if modality == "image":
             try:
                 keys.append(_check_image(Path(x)))
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 skipped.append(Skipped(str(x), f"unreadable image: {exc}"))
                 continue
             kept.append(str(Path(x).resolve()))
         else:
             if not isinstance(x, str):
-                raise DataError(f"{source}: item {i} is {type(x).__name__}, expected a text or an image path")
+                raise DataError(
+                    f"{source}: item {i} is {type(x).__name__}, expected a text or an image path"
+                )
             keys.append(text_key(x))
             kept.append(x)
         kept_labels.append(str(lab))
-    return _assemble(Path(source), modality, kept, kept_labels, keys, [None] * len(kept),
-                     skipped, val, 0.0, seed)
+    return _assemble(
+        Path(source), modality, kept, kept_labels, keys, [None] * len(kept), skipped, val, 0.0, seed
+    )
 
 
 def _assemble(p, modality, items, labels, keys, splits, skipped, val, test, seed) -> LabeledData:
     if not items:
-        raise DataError(f"{p}: no usable examples found" + (f" ({len(skipped)} skipped)" if skipped else ""))
+        raise DataError(
+            f"{p}: no usable examples found" + (f" ({len(skipped)} skipped)" if skipped else "")
+        )
     classes = sorted(set(labels))
     if len(classes) < 2:
         raise DataError(f"{p}: only one class ({classes[0]!r}); a classifier needs at least two")
@@ -175,7 +204,9 @@ def _assemble(p, modality, items, labels, keys, splits, skipped, val, test, seed
 
 
 def _read_folder(root: Path) -> tuple[list[tuple], list[Skipped]]:
-    subdirs = {d.name.lower(): d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")}
+    subdirs = {
+        d.name.lower(): d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
+    }
     split_dirs = {_SPLIT_ALIASES[n]: d for n, d in subdirs.items() if n in _SPLIT_ALIASES}
     if "train" in split_dirs:
         rows: list[tuple] = []
@@ -200,7 +231,9 @@ def _read_class_folders(root: Path, split: str | None) -> tuple[list[tuple], lis
             if f.is_dir() or f.name.startswith("."):
                 continue
             if f.suffix.lower() not in IMAGE_EXTENSIONS:
-                skipped.append(Skipped(str(f), f"not an image file extension ({f.suffix or 'none'})"))
+                skipped.append(
+                    Skipped(str(f), f"not an image file extension ({f.suffix or 'none'})")
+                )
                 continue
             rows.append(("image", str(f.resolve()), d.name, split, str(f)))
     return rows, skipped
@@ -212,7 +245,9 @@ def _decode(p: Path) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{p}:{line}: not valid UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+        raise DataError(
+            f"{p}:{line}: not valid UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
 
 
 def _table_rows(p: Path) -> list[tuple[int, dict]]:

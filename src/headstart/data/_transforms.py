@@ -53,14 +53,16 @@ def image_transform(pre: ImagePreprocess, augment: Augment | None = None) -> T.C
             steps.append(T.RandomRotation(augment.rotate, interpolation=interp))
         if augment.crop:
             steps.append(
-                T.RandomResizedCrop(size, scale=augment.crop_scale, interpolation=interp, antialias=True)
+                T.RandomResizedCrop(
+                    size, scale=augment.crop_scale, interpolation=interp, antialias=True
+                )
             )
         else:
             steps += [T.Resize(size, interpolation=interp, antialias=True), T.CenterCrop(size)]
         if augment.flip:
             steps.append(T.RandomHorizontalFlip())
     else:
-        resize = int(math.floor(size / pre.crop_pct))
+        resize = math.floor(size / pre.crop_pct)
         steps += [T.Resize(resize, interpolation=interp, antialias=True), T.CenterCrop(size)]
     steps += [T.ToTensor(), T.Normalize(pre.mean, pre.std)]
     return T.Compose(steps)

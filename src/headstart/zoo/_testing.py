@@ -43,7 +43,9 @@ def build_test_cnn(spec: BackboneSpec, pretrained: bool = True) -> ImageBackbone
         if pretrained:
             torch.manual_seed(spec.extra.get("seed", 0))
         stages = [
-            ("stem", _conv(3, 8, 1)), ("block1", _conv(8, 16, 2)), ("block2", _conv(16, 32, 2)),
+            ("stem", _conv(3, 8, 1)),
+            ("block1", _conv(8, 16, 2)),
+            ("block2", _conv(16, 32, 2)),
         ]
         head = nn.Linear(32, spec.num_source_classes)
     backbone = ImageBackbone(spec, stages, head).eval()

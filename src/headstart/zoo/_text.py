@@ -56,10 +56,15 @@ class TransformerTextBackbone(Backbone):
         pre = self.spec.preprocess
         assert isinstance(pre, TextPreprocess)
         enc = self.tokenizer(
-            list(items), padding=True, truncation=True, max_length=pre.max_length,
+            list(items),
+            padding=True,
+            truncation=True,
+            max_length=pre.max_length,
             return_tensors="pt",
         )
-        return {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        return {
+            k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")
+        }
 
 
 class WordVectorBackbone(Backbone):

@@ -43,7 +43,7 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         return load_file(str(p))
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - re-raised with the file named
+    except Exception as exc:
         raise ValueError(
             f"{p}: not a safetensors file or a plain PyTorch state dict "
             f"(loaded with weights_only=True): {exc}"
@@ -72,9 +72,7 @@ def load_by_order(
     src_keys = _filtered(state.keys(), drop)
     dst_keys = _filtered(target.keys(), drop)
     if len(src_keys) != len(dst_keys):
-        raise ValueError(
-            f"weights have {len(src_keys)} tensors but the model has {len(dst_keys)}"
-        )
+        raise ValueError(f"weights have {len(src_keys)} tensors but the model has {len(dst_keys)}")
     mapped: dict[str, torch.Tensor] = {}
     for s, d in zip(src_keys, dst_keys, strict=True):
         if state[s].shape != target[d].shape:
@@ -99,7 +97,8 @@ def load_by_name_or_order(model: nn.Module, state: dict[str, torch.Tensor], orig
         for k, v in state.items():
             if v.shape != target[k].shape:
                 raise ValueError(
-                    f"{origin}: {k} has shape {tuple(v.shape)}, model expects {tuple(target[k].shape)}"
+                    f"{origin}: {k} has shape {tuple(v.shape)}, "
+                    f"model expects {tuple(target[k].shape)}"
                 )
         full = {**{k: target[k] for k in target if k not in state}, **state}
         model.load_state_dict(full, strict=True)
