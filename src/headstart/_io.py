@@ -10,6 +10,21 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _publish_modes(root: Path) -> None:
+    """Give ``root`` (a file, or a folder and everything in it) the permissions a plain
+    ``open()`` / ``mkdir()`` would have: ``mkstemp`` / ``mkdtemp`` make them private."""
+    mask = _umask()
+    paths = [root, *root.rglob("*")] if root.is_dir() else [root]
+    for p in paths:
+        os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~mask)
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -17,6 +32,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        _publish_modes(Path(tmp))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -46,6 +62,7 @@ def _jsonable(obj: Any) -> Any:
 def replace_dir(tmp: Path, final: Path) -> None:
     """Move the finished folder ``tmp`` to ``final``, replacing an older one."""
     final = Path(final)
+    _publish_modes(Path(tmp))
     if final.exists():
         old = final.with_name(f".{final.name}.old-{os.getpid()}")
         os.replace(final, old)

@@ -26,8 +26,12 @@ def test_feature_head_follows_sklearn_contract(estimator, check):
 
 @pytest.mark.parametrize(
     "check",
-    [check_parameters_default_constructible, check_no_attributes_set_in_init,
-     check_get_params_invariance, check_set_params],
+    [
+        check_parameters_default_constructible,
+        check_no_attributes_set_in_init,
+        check_get_params_invariance,
+        check_set_params,
+    ],
 )
 def test_transfer_classifier_parameter_contract(check):
     check("TransferClassifier", TransferClassifier())

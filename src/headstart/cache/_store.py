@@ -158,10 +158,12 @@ def extract(
     out = np.zeros((len(items), backbone.feature_dim), dtype=np.float32)
     batches = iter_batches(backbone, items, modality, batch_size=batch_size)
     steps = (len(items) + batch_size - 1) // batch_size
-    with torch.inference_mode():
-        for idx, inputs in track(batches, steps, description):
-            out[idx] = backbone(inputs).float().numpy()
-            if counter is not None:
-                counter.forward_passes += len(idx)
-    backbone.train(was_training)
+    try:
+        with torch.inference_mode():
+            for idx, inputs in track(batches, steps, description):
+                out[idx] = backbone(inputs).float().numpy()
+                if counter is not None:
+                    counter.forward_passes += len(idx)
+    finally:
+        backbone.train(was_training)
     return out

@@ -162,4 +162,6 @@ def build_timm_image(spec: BackboneSpec, pretrained: bool = True) -> ImageBackbo
             load_by_name_or_order(model, state, spec.weights.locator)
     model.eval()
     stages, head = decompose_timm(model)
-    return ImageBackbone(spec, stages, head)
+    # eval() on the wrapper too: a wrapper left in training mode over eval-mode layers
+    # makes any mode save/restore (feature_dim, extract) switch BatchNorm to training.
+    return ImageBackbone(spec, stages, head).eval()

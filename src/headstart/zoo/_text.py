@@ -135,8 +135,7 @@ def build_hf_text(spec: BackboneSpec, pretrained: bool = True) -> TransformerTex
         model = AutoModel.from_pretrained(path, local_files_only=local)
     else:
         model = AutoModel.from_config(AutoConfig.from_pretrained(path, local_files_only=local))
-    model.eval()
-    return TransformerTextBackbone(spec, model, tokenizer)
+    return TransformerTextBackbone(spec, model, tokenizer).eval()  # the wrapper too (see _image)
 
 
 def glove_files(spec: BackboneSpec) -> tuple[Path, Path]:

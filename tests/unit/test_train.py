@@ -1,0 +1,202 @@
+"""Schedules, optimizer groups, early stopping, and the heads fitted on features."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+from torch import nn
+
+import headstart
+from headstart.surgery import TransferModel, make_head
+from headstart.train import (
+    EarlyStopping,
+    Schedule,
+    Stage,
+    feature_head_schedule,
+    finetune_schedule,
+    fit_feature_head,
+    fit_logistic_head,
+    param_groups,
+    prepare_stage_inplace,
+    scratch_schedule,
+)
+
+BLOCKS = ("stem", "block1", "block2", "block3")
+
+
+# -- schedules ----------------------------------------------------------------------------
+
+
+def test_finetune_schedule_decays_towards_the_input() -> None:
+    sched = finetune_schedule(
+        BLOCKS, unfreeze=3, head_lr=1e-3, lr=1e-4, decay=0.5, head_epochs=7, epochs=4, patience=2
+    )
+    head, tune = sched.stages
+    assert head.on_features and not head.augment
+    assert head.trainable == () and head.lr == 1e-3 and head.max_epochs == 7
+    assert tune.trainable == ("block3", "block2", "block1")
+    assert not tune.on_features and tune.max_epochs == 4 and tune.patience == 2
+    assert tune.block_lr("block3") == pytest.approx(1e-4)
+    assert tune.block_lr("block2") == pytest.approx(5e-5)
+    assert tune.block_lr("block1") == pytest.approx(2.5e-5)
+    lrs = [tune.block_lr(b) for b in tune.trainable]
+    assert lrs == sorted(lrs, reverse=True)
+
+
+def test_finetune_schedule_unfreeze_zero_and_all() -> None:
+    only_head = finetune_schedule(BLOCKS, unfreeze=0)
+    assert [s.name for s in only_head.stages] == ["head"]
+    everything = finetune_schedule(BLOCKS, unfreeze="all", lr=1e-3, decay=0.1)
+    tune = everything.stages[1]
+    assert set(tune.trainable) == set(BLOCKS)
+    assert tune.block_lr("stem") == pytest.approx(1e-6)
+    assert finetune_schedule(BLOCKS, unfreeze=10).stages[1].trainable == BLOCKS[::-1]
+
+
+def test_scratch_and_feature_head_schedules() -> None:
+    (stage,) = scratch_schedule(BLOCKS, lr=3e-3, epochs=5).stages
+    assert stage.trainable == BLOCKS and stage.lr == 3e-3 and stage.max_epochs == 5
+    assert all(stage.block_lr(b) == 3e-3 for b in BLOCKS)
+    (head,) = feature_head_schedule(lr=0.01, epochs=9).stages
+    assert head.on_features and head.trainable == () and head.max_epochs == 9
+
+
+def test_schedule_round_trip_through_json() -> None:
+    for sched in (
+        finetune_schedule(BLOCKS, unfreeze="all"),
+        scratch_schedule(BLOCKS),
+        feature_head_schedule(),
+    ):
+        back = Schedule.from_dict(json.loads(json.dumps(sched.to_dict())))
+        assert back == sched
+        assert back.stages[-1].block_lr(BLOCKS[0]) == sched.stages[-1].block_lr(BLOCKS[0])
+
+
+def test_param_groups_learning_rates() -> None:
+    bb = headstart.create_backbone("test_cnn.tiny")
+    model = TransferModel(bb, make_head(32, 3))
+    stage = finetune_schedule(bb.block_names, unfreeze=2, lr=1e-3, decay=0.5).stages[1]
+    prepare_stage_inplace(model, stage)
+    groups = param_groups(model, stage)
+    assert [(g["name"], g["lr"]) for g in groups] == [
+        ("head", pytest.approx(1e-3)),
+        ("block1", pytest.approx(5e-4)),
+        ("block2", pytest.approx(1e-3)),
+    ]
+    grouped = {id(p) for g in groups for p in g["params"]}
+    trainable = {id(p) for p in model.parameters() if p.requires_grad}
+    assert grouped == trainable
+    assert not any(p.requires_grad for p in bb.stages[0].parameters())
+    # the groups drive a real optimizer
+    opt = torch.optim.AdamW(groups)
+    assert [g["lr"] for g in opt.param_groups] == [g["lr"] for g in groups]
+
+
+# -- early stopping -----------------------------------------------------------------------
+
+
+def test_early_stopping_restores_the_best_weights() -> None:
+    model = nn.Linear(2, 2)
+    stopper = EarlyStopping(patience=2)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    assert stopper.update(0.5, 1.0, model) is False
+    with torch.no_grad():
+        model.weight.fill_(2.0)
+    assert stopper.update(0.7, 0.9, model) is False  # best: weight 2
+    with torch.no_grad():
+        model.weight.fill_(3.0)
+    assert stopper.update(0.7, 0.95, model) is False  # same accuracy, worse loss
+    with torch.no_grad():
+        model.weight.fill_(4.0)
+    assert stopper.update(0.6, 0.5, model) is True  # two epochs without improvement
+    assert stopper.best_epoch == 2
+    stopper.restore(model)
+    assert torch.equal(model.weight, torch.full((2, 2), 2.0))
+
+
+def test_early_stopping_breaks_accuracy_ties_by_loss() -> None:
+    model = nn.Linear(1, 1)
+    stopper = EarlyStopping(patience=5)
+    stopper.update(0.5, 1.0, model)
+    with torch.no_grad():
+        model.bias.fill_(7.0)
+    stopper.update(0.5, 0.8, model)
+    with torch.no_grad():
+        model.bias.fill_(-1.0)
+    stopper.restore(model)
+    assert stopper.best_epoch == 2
+    assert float(model.bias.detach()) == 7.0
+
+
+# -- heads on features --------------------------------------------------------------------
+
+
+def _blobs(n_classes: int, n: int = 60, dim: int = 5, seed: int = 0):
+    """Gaussian blobs around fixed class centres (``seed`` draws the samples)."""
+    centres = np.random.default_rng(100).normal(0, 2.0, (n_classes, dim))
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % n_classes
+    x = (centres[y] + rng.normal(0, 1.0, (n, dim)) + 10.0).astype(np.float32)
+    return x, y
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_logistic_head_matches_sklearn(n_classes: int) -> None:
+    x, y = _blobs(n_classes)
+    xv, yv = _blobs(n_classes, n=20, seed=1)
+    head, history = fit_logistic_head(x, y, xv, yv, n_classes, seed=0, cs=(0.3,))
+    assert [row["chosen"] for row in history] == [True]
+    mean, std = x.mean(0), x.std(0)
+    clf = LogisticRegression(C=0.3, max_iter=2000, random_state=0).fit((x - mean) / std, y)
+    xt, _ = _blobs(n_classes, n=40, seed=2)
+    head.eval()
+    with torch.no_grad():
+        logits = head(torch.from_numpy(xt)).numpy()
+    ref = clf.predict_proba((xt - mean) / std)
+    np.testing.assert_array_equal(logits.argmax(1), clf.predict((xt - mean) / std))
+    np.testing.assert_allclose(
+        torch.softmax(torch.from_numpy(logits), 1).numpy(), ref, rtol=1e-4, atol=1e-5
+    )
+    assert len(set(clf.predict((xt - mean) / std))) > 1  # a non-trivial comparison
+
+
+def test_logistic_head_chooses_c_on_validation() -> None:
+    x, y = _blobs(3)
+    xv, yv = _blobs(3, n=30, seed=1)
+    _, history = fit_logistic_head(x, y, xv, yv, 3, cs=(0.001, 1.0))
+    assert [row["C"] for row in history] == [0.001, 1.0]
+    best = max(history, key=lambda r: r["val_acc"])
+    assert [r["chosen"] for r in history].count(True) == 1
+    assert best["chosen"]
+
+
+def test_logistic_head_with_a_class_absent_from_training() -> None:
+    x, y = _blobs(2)
+    y = np.where(y == 1, 2, 0)  # classes 0 and 2 of 3
+    head, _ = fit_logistic_head(x, y, x[:0], y[:0], 3, cs=(1.0,))
+    head.eval()
+    with torch.no_grad():
+        pred = head(torch.from_numpy(x)).argmax(1).numpy()
+    assert 1 not in set(pred)
+    assert (pred == y).mean() > 0.8
+
+
+def test_feature_head_learns_and_restores_the_best_epoch(seed: int) -> None:
+    x, y = _blobs(3, n=90)
+    xv, yv = _blobs(3, n=30, seed=1)
+    head = make_head(5, 3, hidden=(16,))
+    head[0] = head[0].fit(x)
+    stage = Stage("head", lr=1e-2, max_epochs=40, patience=5, on_features=True)
+    history = fit_feature_head(head, stage, x, y, xv, yv, seed=seed)
+    best = [r for r in history if r["best"]]
+    assert len(best) == 1
+    head.eval()
+    with torch.no_grad():
+        acc = float((head(torch.from_numpy(xv)).argmax(1).numpy() == yv).mean())
+    assert acc == pytest.approx(best[0]["val_acc"])
+    assert acc > 0.6
