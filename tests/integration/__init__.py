@@ -1,0 +1,1 @@
+"""Integration tests: the real packaged pre-trained models on small real data."""
