@@ -36,8 +36,8 @@ from headstart.data._dataset import SPLITS, DataError, LabeledData
 from headstart.data._readers import read_data
 from headstart.data._transforms import Augment
 from headstart.evaluate._metrics import classification_report
-from headstart.surgery._model import Standardize, TransferModel, make_head
-from headstart.train._heads import fit_feature_head, fit_logistic_head
+from headstart.surgery._model import TransferModel, make_head
+from headstart.train._heads import fit_head_on_features
 from headstart.train._loop import predict_logits, run_stage
 from headstart.train._schedule import (
     Schedule,
@@ -276,18 +276,14 @@ def _fit_extract(backbone, data, opts, store, timings):
     k = len(data.classes)
     y = {s: data.labels[data.indices(s)] for s in SPLITS}
     t = time.perf_counter()
-    schedule = None
     if opts.head == "logreg":
-        head, history = fit_logistic_head(
-            feats["train"], y["train"], feats["val"], y["val"], k, opts.seed
-        )
+        head = make_head(backbone.feature_dim, k, hidden=(), dropout=0.0)
     else:
         head = make_head(backbone.feature_dim, k, opts.hidden or (256,), opts.dropout)
-        head[0] = Standardize.fit(feats["train"])
-        schedule = feature_head_schedule(opts.head_lr, opts.head_epochs * 2, max(opts.patience, 10))
-        history = fit_feature_head(
-            head, schedule.stages[0], feats["train"], y["train"], feats["val"], y["val"], opts.seed
-        )
+    schedule = feature_head_schedule(opts.head_lr, opts.head_epochs * 2, max(opts.patience, 10))
+    history = fit_head_on_features(
+        head, schedule.stages[0], feats["train"], y["train"], feats["val"], y["val"], opts.seed
+    )
     timings["train_head"] = time.perf_counter() - t
     model = TransferModel(backbone, head).eval()
     for p in model.backbone.parameters():
@@ -332,9 +328,8 @@ def _run_schedule(backbone, data, opts, store, timings, schedule: Schedule, free
             feats = _cached_features(backbone, data, store, ("train", "val"))
             timings["extract_features"] = time.perf_counter() - t
             t = time.perf_counter()
-            head[0] = Standardize.fit(feats["train"])
             y_val = data.labels[data.indices("val")]
-            history += fit_feature_head(
+            history += fit_head_on_features(
                 head, stage, feats["train"], train[1], feats["val"], y_val, opts.seed
             )
             trainable[stage.name] = sum(p.numel() for p in head.parameters())

@@ -22,8 +22,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from headstart._fit import FitOptions, fit
 from headstart.data._readers import from_items
-from headstart.surgery._model import Standardize, make_head
-from headstart.train._heads import fit_feature_head, fit_logistic_head
+from headstart.surgery._model import make_head
+from headstart.train._heads import fit_head_on_features
 from headstart.train._schedule import feature_head_schedule
 
 
@@ -67,19 +67,13 @@ class FeatureHeadClassifier(ClassifierMixin, BaseEstimator):
         order = rng.permutation(len(X))
         n_val = int(len(X) * self.validation_fraction) if len(X) >= 20 else 0
         val, tr = order[:n_val], order[n_val:]
-        k = len(self.classes_)
-        if self.head == "logreg":
-            self.head_, self.history_ = fit_logistic_head(
-                X[tr], yi[tr], X[val], yi[val], k, self.random_state
-            )
-        else:
-            torch.manual_seed(self.random_state)
-            self.head_ = make_head(X.shape[1], k, tuple(self.hidden), self.dropout)
-            self.head_[0] = Standardize.fit(X[tr])
-            stage = feature_head_schedule(self.lr, self.max_epochs, 10).stages[0]
-            self.history_ = fit_feature_head(
-                self.head_, stage, X[tr], yi[tr], X[val], yi[val], self.random_state
-            )
+        torch.manual_seed(self.random_state)
+        hidden = () if self.head == "logreg" else tuple(self.hidden)
+        self.head_ = make_head(X.shape[1], len(self.classes_), hidden, self.dropout)
+        stage = feature_head_schedule(self.lr, self.max_epochs, 10).stages[0]
+        self.history_ = fit_head_on_features(
+            self.head_, stage, X[tr], yi[tr], X[val], yi[val], self.random_state
+        )
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -11,15 +11,16 @@ class EarlyStopping:
     """Call :meth:`update` after each epoch; it returns ``True`` when training should stop.
 
     An epoch is better when its validation accuracy is higher, or equal with a lower
-    validation loss. The best epoch's ``state_dict`` is kept in memory; :meth:`restore`
-    loads it back.
+    validation loss. Updates are numbered from ``start_epoch``: ``start_epoch=0`` lets the
+    model *entering* a stage compete, so a stage that only makes things worse is undone.
+    The best epoch's ``state_dict`` is kept in memory; :meth:`restore` loads it back.
     """
 
-    def __init__(self, patience: int = 5) -> None:
+    def __init__(self, patience: int = 5, start_epoch: int = 1) -> None:
         self.patience = patience
         self.best: tuple[float, float] | None = None
-        self.best_epoch = 0
-        self.epoch = 0
+        self.best_epoch = start_epoch - 1
+        self.epoch = start_epoch - 1
         self._state: dict | None = None
 
     def update(self, val_acc: float, val_loss: float, model: nn.Module) -> bool:

@@ -159,3 +159,31 @@ def fit_feature_head(
     for row in history:
         row["best"] = row["epoch"] == stopper.best_epoch
     return history
+
+
+def fit_head_on_features(
+    head: nn.Sequential,
+    stage: Stage,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Train a :func:`make_head` head (in place) to convergence on features.
+
+    A linear head (no hidden layer) is fit exactly, as a logistic regression with ``C``
+    picked on validation (:func:`fit_logistic_head`); a deeper head by AdamW with early
+    stopping (:func:`fit_feature_head`, ``stage`` gives its learning rate and epochs).
+    Either way ``head[0]`` is set to standardise with the training features' statistics.
+    """
+    linears = [m for m in head if isinstance(m, nn.Linear)]
+    if len(linears) == 1:
+        fitted, history = fit_logistic_head(
+            x_train, y_train, x_val, y_val, linears[0].out_features, seed
+        )
+        head[0] = fitted[0]
+        linears[0].load_state_dict(fitted[-1].state_dict())
+        return [{**row, "stage": stage.name} for row in history]
+    head[0] = Standardize.fit(x_train)
+    return fit_feature_head(head, stage, x_train, y_train, x_val, y_val, seed)

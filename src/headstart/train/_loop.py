@@ -59,6 +59,16 @@ def predict_logits(
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 
+def _validate(
+    model: nn.Module, items: Sequence[Any], y: np.ndarray, modality: str
+) -> tuple[float, float]:
+    """``(loss, accuracy)`` of ``model`` on labelled items."""
+    logits = torch.from_numpy(predict_logits(model, model.backbone, items, modality))
+    target = torch.from_numpy(np.asarray(y)).long()
+    loss = float(nn.functional.cross_entropy(logits, target))
+    return loss, float((logits.argmax(1) == target).float().mean())
+
+
 def run_stage(
     model: TransferModel,
     stage: Stage,
@@ -71,21 +81,34 @@ def run_stage(
     label_smoothing: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Train ``model`` (in place) for one stage with early stopping on validation accuracy;
-    the best epoch's weights are restored. Returns the per-epoch history."""
+    the best epoch's weights are restored, where epoch 0 is the model as it entered (so a
+    stage that does not help is undone). Returns the per-epoch history, epoch 0 first."""
     prepare_stage_inplace(model, stage)
     opt = torch.optim.AdamW(param_groups(model, stage), weight_decay=stage.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(stage.max_epochs, 1))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-    stopper = EarlyStopping(stage.patience)
+    stopper = EarlyStopping(stage.patience, start_epoch=0)
     rng = np.random.default_rng(seed)
     items, y = train
     val_items, y_val = val
     if len(val_items) == 0:  # no validation split: monitor the training data
         val_items, y_val = items, y
     steps = (len(items) + batch_size - 1) // batch_size
-    history: list[dict[str, Any]] = []
     yt = torch.from_numpy(np.asarray(y)).long()
-    for epoch in range(stage.max_epochs):
+    val_loss, val_acc = _validate(model, val_items, y_val, modality)
+    history: list[dict[str, Any]] = [
+        {
+            "stage": stage.name,
+            "epoch": 0,
+            "train_loss": None,
+            "train_acc": None,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "seconds": 0.0,
+        }
+    ]
+    stopper.update(val_acc, val_loss, model)  # the entering model competes too
+    for epoch in range(1, stage.max_epochs + 1):
         start = time.perf_counter()
         model.train()
         total, correct, count = 0.0, 0, 0
@@ -99,7 +122,7 @@ def run_stage(
             augment=augment if stage.augment else None,
             order=order,
         )
-        desc = f"{stage.name} epoch {epoch + 1}/{stage.max_epochs}"
+        desc = f"{stage.name} epoch {epoch}/{stage.max_epochs}"
         for idx, inputs in track(batches, steps, desc):
             target = yt[idx]
             logits = model(inputs)
@@ -111,14 +134,11 @@ def run_stage(
             correct += int((logits.argmax(1) == target).sum())
             count += len(idx)
         sched.step()
-        logits = torch.from_numpy(predict_logits(model, model.backbone, val_items, modality))
-        target = torch.from_numpy(np.asarray(y_val)).long()
-        val_loss = float(nn.functional.cross_entropy(logits, target))
-        val_acc = float((logits.argmax(1) == target).float().mean())
+        val_loss, val_acc = _validate(model, val_items, y_val, modality)
         history.append(
             {
                 "stage": stage.name,
-                "epoch": epoch + 1,
+                "epoch": epoch,
                 "train_loss": total / max(count, 1),
                 "train_acc": correct / max(count, 1),
                 "val_loss": val_loss,
