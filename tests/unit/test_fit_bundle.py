@@ -269,3 +269,30 @@ def test_bundle_has_ordinary_permissions(tiny_texts: Path, tmp_path: Path, store
     assert stat.S_IMODE(out.stat().st_mode) == 0o755
     for p in out.rglob("*"):
         assert stat.S_IMODE(p.stat().st_mode) == (0o755 if p.is_dir() else 0o644), p
+
+
+def test_a_finetune_stage_that_only_hurts_is_undone(tiny_texts: Path, store, monkeypatch) -> None:
+    """Stage 2 whose every step wrecks the weights: the model entering the stage is kept."""
+
+    class Wrecking(torch.optim.AdamW):
+        @torch.no_grad()
+        def step(self, closure=None):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p.copy_(torch.randn_like(p) * 10)
+
+    monkeypatch.setattr("headstart.train._loop.torch.optim.AdamW", Wrecking)
+    result = headstart.fit(
+        tiny_texts,
+        model="test_words.tiny",
+        strategy="finetune",
+        unfreeze="all",
+        epochs=2,
+        store=store,
+    )
+    entry = next(r["val_acc"] for r in result.history if r["stage"] == "head" and r["chosen"])
+    stage2 = [r for r in result.history if r["stage"] == "finetune"]
+    assert stage2[0]["epoch"] == 0 and stage2[0]["val_acc"] == pytest.approx(entry)
+    assert all(r["val_acc"] < entry for r in stage2[1:])  # training did hurt...
+    assert [r["epoch"] for r in stage2 if r["best"]] == [0]  # ...so epoch 0 is kept
+    assert result.metrics["splits"]["val"]["accuracy"] == pytest.approx(entry)
