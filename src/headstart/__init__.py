@@ -5,6 +5,8 @@ Reuse a pre-trained image or text model for a new task, offline, on a CPU::
     import headstart
     result = headstart.fit("my_images/", strategy="extract", out="model/")
     headstart.load("model/").predict(["new.jpg"])
+
+Which source model and layer to start from: ``headstart.rank("my_images/")``.
 """
 
 __version__ = "0.1.0"
@@ -13,6 +15,7 @@ from headstart._fit import STRATEGIES, FitOptions, FitResult, fit
 from headstart.bundle import Predictor, load_bundle
 from headstart.cache import FeatureStore
 from headstart.data import Augment, DataError, LabeledData, read_data
+from headstart.select import Ranking, domain_shift, rank
 from headstart.zoo import (
     BackboneSpec,
     UnknownModelError,
@@ -34,14 +37,17 @@ __all__ = [
     "FitResult",
     "LabeledData",
     "Predictor",
+    "Ranking",
     "UnknownModelError",
     "WeightsUnavailableError",
     "__version__",
     "create_backbone",
+    "domain_shift",
     "fit",
     "get_spec",
     "list_specs",
     "load",
     "load_bundle",
+    "rank",
     "read_data",
 ]

@@ -8,6 +8,10 @@ Three strategies share one data split and one evaluation:
   at a lower, layer-wise decaying learning rate, with augmentation; BatchNorm stays in
   inference mode throughout;
 * ``scratch``: the same architecture randomly initialised and trained fully (the baseline).
+
+``model="auto"`` first ranks every offline model of the data's modality, and a few cut
+layers of each, by LogME on the training split (:func:`headstart.select.rank`), then fits
+the recommended one; the ranking goes into ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from headstart.data._dataset import SPLITS, DataError, LabeledData
 from headstart.data._readers import read_data
 from headstart.data._transforms import Augment
 from headstart.evaluate._metrics import classification_report
+from headstart.select._rank import OFFLINE, Ranking, rank
 from headstart.surgery._model import TransferModel, make_head
 from headstart.train._heads import fit_head_on_features
 from headstart.train._loop import predict_logits, run_stage
@@ -53,13 +58,14 @@ from headstart.zoo._spec import BackboneSpec, ImagePreprocess
 
 Strategy = Literal["extract", "finetune", "scratch"]
 STRATEGIES: tuple[str, ...] = ("extract", "finetune", "scratch")
+AUTO_RANK_ITEMS = 500  # model="auto" ranks on at most this many training examples
 
 
 @dataclass(frozen=True)
 class FitOptions:
     """Every knob of :func:`fit`, with the defaults a careful practitioner would pick."""
 
-    model: str | None = None  # None: the default backbone for the data's modality
+    model: str | None = None  # None: the default for the modality; "auto": rank, then pick
     strategy: Strategy = "extract"
     layer: str | None = None  # cut point: reuse the network up to this block
     weights: str | None = None  # local weights file instead of the registered source
@@ -160,8 +166,16 @@ def fit(
     read_seconds = time.perf_counter() - started
     store = store if store is not None else FeatureStore(opts.cache_dir)
     passes_before = store.forward_passes
-    spec = resolve_spec(data, opts)
     timings: dict[str, float] = {"read_data": read_seconds}
+    ranking = None
+    if opts.model == "auto":
+        t = time.perf_counter()
+        ranking = _auto_rank(data, opts, store)
+        opts = dataclasses.replace(
+            opts, model=ranking.recommended.model, layer=ranking.recommended.layer
+        )
+        timings["rank"] = time.perf_counter() - t
+    spec = resolve_spec(data, opts)
 
     t = time.perf_counter()
     backbone = create_backbone(
@@ -219,6 +233,8 @@ def fit(
             "threads": torch.get_num_threads(),
         },
     }
+    if ranking is not None:
+        metrics["ranking"] = ranking.to_dict()
     predictor = Predictor(
         model,
         list(data.classes),
@@ -237,6 +253,25 @@ def fit(
         }
         result.out = _write_outputs(Path(out), result, test_logits, extra)
     return result
+
+
+def _auto_rank(data: LabeledData, opts: FitOptions, store: FeatureStore) -> Ranking:
+    """``model="auto"``: rank the offline zoo by LogME (at ``opts.layer`` only, if set).
+    The recommended candidate's training features stay cached for the fit itself."""
+    if opts.weights is not None:
+        raise ValueError("model='auto' chooses a registered model; --weights needs a --model")
+    ranking = rank(
+        data,
+        models=OFFLINE,
+        layers=[opts.layer] if opts.layer else "auto",
+        store=store,
+        max_items=AUTO_RANK_ITEMS,
+        image_size=opts.image_size,
+        seed=opts.seed,
+    )
+    best = ranking.recommended
+    say(f"[bold]auto[/]: {best.model} @ {best.layer}, of {len(ranking.rows)} candidates")
+    return ranking
 
 
 def _items_keys(data: LabeledData, split: str) -> tuple[list[str], list[str]]:

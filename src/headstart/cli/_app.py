@@ -66,7 +66,10 @@ def models(
 def fit(
     data: Annotated[Path, typer.Argument(help="Image folder, or CSV/JSONL of images or texts.")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder (bundle, metrics).")],
-    model: Annotated[str | None, typer.Option(help="Backbone name (default per modality).")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Backbone name (default per modality), or 'auto': rank, then pick."),
+    ] = None,
     strategy: Annotated[str, typer.Option(help="extract | finetune | scratch")] = "extract",
     layer: Annotated[str | None, typer.Option(help="Reuse the network up to this block.")] = None,
     weights: Annotated[
@@ -120,6 +123,8 @@ def fit(
     )
     m = result.metrics
     test = m["splits"]["test"]
+    if "ranking" in m:
+        out.print(f"auto: ranked {len(m['ranking']['rows'])} candidates by {m['ranking']['score']}")
     out.print(
         f"[bold]{m['model']}[/] ({m['strategy']}, layer {m['layer']}): "
         f"test accuracy [bold]{test.get('accuracy', float('nan')):.3f}[/], "
@@ -129,6 +134,105 @@ def fit(
     if m["skipped"]:
         out.print(f"[yellow]{len(m['skipped'])} input(s) skipped[/] (listed in metrics.json)")
     out.print(f"bundle and metrics: {result.out}")
+
+
+def _names(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@app.command()
+def rank(
+    data: Annotated[Path, typer.Argument(help="Labelled data, as for `fit`.")],
+    models: Annotated[
+        str, typer.Option(help="Comma-separated model names, or all-offline.")
+    ] = "all-offline",
+    layers: Annotated[str, typer.Option(help="auto, or comma-separated block names.")] = "auto",
+    score: Annotated[str, typer.Option(help="logme | leep | nce | h_score | ...")] = "logme",
+    max_items: Annotated[
+        int | None, typer.Option(help="Rank on at most this many training examples.")
+    ] = None,
+    image_size: Annotated[int | None, typer.Option(help="Override the input size.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Rank source models and cut layers for DATA before training; recommend one."""
+    set_quiet(quiet or as_json)
+    ranking = headstart.rank(
+        data,
+        models=models if models == "all-offline" else _names(models),
+        layers="auto" if layers == "auto" else _names(layers),
+        score=score,
+        max_items=max_items,
+        image_size=image_size,
+    )
+    if as_json:
+        print(json.dumps(ranking.to_dict(), indent=2))
+        return
+    table = Table(title=f"{ranking.score} on {ranking.n_items} training examples")
+    table.add_column("#")
+    table.add_column("model", no_wrap=True)
+    table.add_column("layer", no_wrap=True)
+    for col in (ranking.score, "± se", "dim", "params", "ms/input", "pick"):
+        table.add_column(col, justify="right")
+    for i, r in enumerate(ranking.rows, 1):
+        table.add_row(
+            str(i),
+            r.model,
+            r.layer,
+            f"{r.score:.4f}",
+            f"{r.score_se:.4f}",
+            str(r.feature_dim),
+            f"{r.params / 1e6:.2f}M" if r.params >= 1e5 else f"{r.params / 1e3:.1f}k",
+            f"{r.ms_per_input:.2f}",
+            "[green]yes[/]" if r == ranking.recommended else "",
+        )
+    out.print(table)
+    out.print(
+        f"pick: the cheapest (ms/input) of the candidates whose {ranking.score} is within one "
+        "standard error (± se) of the best",
+        highlight=False,
+    )
+    for note in ranking.notes:
+        out.print(f"[yellow]note:[/] {note}", highlight=False)
+    best = ranking.recommended
+    out.print(f"use: headstart fit {data} --model {best.model} --layer {best.layer} --out ...")
+
+
+@app.command()
+def shift(
+    source: Annotated[Path, typer.Argument(help="Source dataset (labelled, as for `fit`).")],
+    target: Annotated[Path, typer.Argument(help="Target dataset.")],
+    model: Annotated[str, typer.Option(help="Backbone whose features compare the two.")],
+    layer: Annotated[str | None, typer.Option(help="Cut the backbone after this block.")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Override the input size.")] = None,
+    max_items: Annotated[int | None, typer.Option(help="At most this many per dataset.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """How far TARGET lies from SOURCE in a backbone's features (proxy A-distance)."""
+    set_quiet(quiet or as_json)
+    report = headstart.domain_shift(
+        source, target, model, layer=layer, image_size=image_size, max_items=max_items
+    )
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    out.print(
+        f"proxy A-distance [bold]{report['proxy_a_distance']:.3f}[/] (0: alike, 2: separable); "
+        f"domain classifier accuracy {report['domain_accuracy']:.3f} "
+        f"({report['model']} @ {report['layer']})"
+    )
+    table = Table(title="shift of each shared class (class-mean distance / within-class spread)")
+    for col in ("class", "source", "target", "mean shift"):
+        table.add_column(col)
+    for r in report["per_class"]:
+        value = "n/a" if r["mean_shift"] is None else f"{r['mean_shift']:.3f}"
+        table.add_row(r["class"], str(r["n_source"]), str(r["n_target"]), value)
+    if report["per_class"]:
+        out.print(table)
+    for side in ("source", "target"):
+        if report[f"only_in_{side}"]:
+            out.print(f"only in {side}: {', '.join(report[f'only_in_{side}'])}", highlight=False)
 
 
 def _expand_inputs(inputs: list[str], modality: str, text_column: str) -> list[str]:

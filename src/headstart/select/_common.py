@@ -78,3 +78,23 @@ def check_probabilities(probs: object, name: str = "source_probs") -> np.ndarray
             f"{name} rows must sum to 1 (softmax outputs, not logits); off by up to {worst:.3g}"
         )
     return p / sums[:, None]
+
+
+def balanced_subset(labels: np.ndarray, size: int | None, seed: int = 0) -> np.ndarray:
+    """Sorted indices of at most ``size`` rows of ``labels`` (``(N,)``), spread evenly over
+    the classes: a seeded shuffle, then classes taken in turn (the first of each class, the
+    second of each, ...) until ``size`` rows. ``size=None`` (or ``>= N``) keeps every row."""
+    y = np.asarray(labels)
+    if size is None or size >= len(y):
+        return np.arange(len(y))
+    if size < 1:
+        raise ValueError(f"size must be >= 1, got {size}")
+    order = np.random.default_rng(seed).permutation(len(y))
+    turn = np.zeros(len(y), dtype=np.int64)  # position of each row within its class
+    seen: dict[object, int] = {}
+    for i in order:
+        key = y[i].item() if hasattr(y[i], "item") else y[i]
+        turn[i] = seen.get(key, 0)
+        seen[key] = turn[i] + 1
+    picked = order[np.argsort(turn[order], kind="stable")][:size]
+    return np.sort(picked)
