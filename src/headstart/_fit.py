@@ -55,6 +55,7 @@ from headstart.zoo._entries import DEFAULT_MODELS
 from headstart.zoo._image import ImageBackbone
 from headstart.zoo._registry import create_backbone, get_spec
 from headstart.zoo._spec import BackboneSpec, ImagePreprocess
+from headstart.zoo._text import TransformerTextBackbone
 
 Strategy = Literal["extract", "finetune", "scratch"]
 STRATEGIES: tuple[str, ...] = ("extract", "finetune", "scratch")
@@ -76,7 +77,7 @@ class FitOptions:
     lr: float = 1e-4  # finetune: learning rate of the top block (decays towards the input)
     lr_decay: float = 0.5
     head_lr: float = 1e-3
-    scratch_lr: float = 1e-3
+    scratch_lr: float | None = None  # None: 1e-4 for transformers, 1e-3 otherwise
     epochs: int = 10  # finetune stage 2 / scratch: at most this many epochs
     head_epochs: int = 50
     patience: int = 3
@@ -343,8 +344,10 @@ def _fit_finetune(backbone, data, opts, store, timings):
 
 
 def _fit_scratch(backbone, data, opts, store, timings):
+    # Transformers trained from scratch diverge at the 1e-3 that suits CNNs and word bags.
+    lr = opts.scratch_lr or (1e-4 if isinstance(backbone, TransformerTextBackbone) else 1e-3)
     schedule = scratch_schedule(
-        backbone.block_names, opts.scratch_lr, max(opts.epochs, 1) * 2, max(opts.patience, 5)
+        backbone.block_names, lr, max(opts.epochs, 1) * 2, max(opts.patience, 5)
     )
     return _run_schedule(backbone, data, opts, store, timings, schedule, freeze_bn=False)
 
