@@ -275,11 +275,6 @@ def _auto_rank(data: LabeledData, opts: FitOptions, store: FeatureStore) -> Rank
     return ranking
 
 
-def _items_keys(data: LabeledData, split: str) -> tuple[list[str], list[str]]:
-    items, _, keys = data.take(split)  # type: ignore[arg-type]
-    return items, keys
-
-
 def _head_logits(model: TransferModel, features: np.ndarray) -> np.ndarray:
     model.head.eval()
     with torch.inference_mode():
@@ -296,13 +291,14 @@ def _logits_for(model: TransferModel, data: LabeledData, split: str, desc: str) 
 def _cached_features(
     backbone: Backbone, data: LabeledData, store: FeatureStore, splits: Sequence[str] = SPLITS
 ) -> dict[str, np.ndarray]:
-    feats = {}
-    for split in splits:
-        items, keys = _items_keys(data, split)
-        feats[split] = store.features(
-            backbone, items, keys, data.modality, description=f"extracting features ({split})"
-        )
-    return feats
+    """Features of each split from one cache lookup (one fingerprint, one read of the store)."""
+    idx = {split: data.indices(split) for split in splits}  # type: ignore[arg-type]
+    order = np.concatenate([idx[s] for s in splits])
+    items = [data.items[i] for i in order]
+    keys = [data.keys[i] for i in order]
+    feats = store.features(backbone, items, keys, data.modality)
+    bounds = np.cumsum([0] + [len(idx[s]) for s in splits])
+    return {s: feats[bounds[k] : bounds[k + 1]] for k, s in enumerate(splits)}
 
 
 def _fit_extract(backbone, data, opts, store, timings):

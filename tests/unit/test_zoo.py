@@ -265,3 +265,10 @@ def test_hub_model_offline_never_calls_the_network(monkeypatch) -> None:
     monkeypatch.setattr(timm, "create_model", _offline_failure)
     with pytest.raises(WeightsUnavailableError, match="--weights"):
         headstart.create_backbone("timm/resnet18.a1_in1k")
+
+
+def test_word_backbone_batch_size_counts_texts_not_tokens() -> None:
+    backbone = headstart.create_backbone("test_words.tiny")
+    inputs = backbone.collate(["one two three four", "five six seven"])
+    assert backbone.batch_size(inputs) == 2  # 7 tokens, 2 texts
+    assert backbone(inputs).shape == (2, backbone.feature_dim)

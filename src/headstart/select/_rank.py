@@ -182,7 +182,7 @@ def ms_per_input(backbone: Backbone, inputs: Any) -> float:
                 times.append(time.perf_counter() - start)
     finally:
         backbone.train(was_training)
-    return 1000.0 * min(times) / Backbone.batch_size(inputs)
+    return 1000.0 * min(times) / backbone.batch_size(inputs)
 
 
 def _half_samples(labels: np.ndarray, count: int, seed: int) -> list[np.ndarray]:
