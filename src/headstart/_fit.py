@@ -109,6 +109,7 @@ class FitResult:
     history: list[dict[str, Any]]
     data: LabeledData
     out: Path | None = None
+    test_logits: np.ndarray | None = None  # (n_test, K), rows in ``data.indices("test")`` order
 
     def predict(self, items: Sequence[Any]) -> list[str]:
         return self.predictor.predict(items)
@@ -225,6 +226,7 @@ def fit(
             "trainable_per_stage": trainable,
         },
         "skipped": [dataclasses.asdict(s) for s in data.skipped],
+        "schedule": schedule.to_dict() if schedule else None,
         "seed": opts.seed,
         "options": _options_dict(opts),
         "environment": {
@@ -245,7 +247,7 @@ def fit(
             "classes": list(data.classes),
         },
     )
-    result = FitResult(predictor, metrics, history, data)
+    result = FitResult(predictor, metrics, history, data, test_logits=test_logits)
     if out is not None:
         extra = {
             "strategy": opts.strategy,
