@@ -15,6 +15,7 @@ from headstart._fit import STRATEGIES, FitOptions, FitResult, fit
 from headstart.bundle import Predictor, load_bundle
 from headstart.cache import FeatureStore
 from headstart.data import Augment, DataError, LabeledData, read_data
+from headstart.evaluate._compare import CompareResult, compare
 from headstart.select import Ranking, domain_shift, rank
 from headstart.zoo import (
     BackboneSpec,
@@ -31,6 +32,7 @@ __all__ = [
     "STRATEGIES",
     "Augment",
     "BackboneSpec",
+    "CompareResult",
     "DataError",
     "FeatureStore",
     "FitOptions",
@@ -41,6 +43,7 @@ __all__ = [
     "UnknownModelError",
     "WeightsUnavailableError",
     "__version__",
+    "compare",
     "create_backbone",
     "domain_shift",
     "fit",

@@ -136,6 +136,85 @@ def fit(
     out.print(f"bundle and metrics: {result.out}")
 
 
+@app.command()
+def compare(
+    data: Annotated[Path, typer.Argument(help="Labelled data, as for `fit`.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder (reused runs).")],
+    model: Annotated[
+        str | None, typer.Option(help="Backbone name (default per modality), or 'auto'.")
+    ] = None,
+    layer: Annotated[str | None, typer.Option(help="Reuse the network up to this block.")] = None,
+    strategies: Annotated[
+        str, typer.Option(help="Comma-separated: baseline, scratch, extract, finetune.")
+    ] = "baseline,scratch,extract,finetune",
+    seeds: Annotated[int, typer.Option(help="Seeds per strategy (intervals need >= 2).")] = 3,
+    shots: Annotated[
+        str, typer.Option(help="Training examples per class, e.g. 1,5,10,50,all.")
+    ] = "all",
+    unfreeze: Annotated[
+        str, typer.Option(help="finetune: top blocks to unfreeze, or 'all'.")
+    ] = "2",
+    lr: Annotated[float, typer.Option(help="finetune: learning rate of the top block.")] = 1e-4,
+    epochs: Annotated[int, typer.Option(help="finetune / scratch: max epochs.")] = 10,
+    batch_size: Annotated[int, typer.Option()] = 32,
+    image_size: Annotated[int | None, typer.Option(help="Override the input size.")] = None,
+    seed: Annotated[int, typer.Option(help="First seed; also the seed of the test split.")] = 0,
+    text_column: Annotated[str, typer.Option()] = "text",
+    label_column: Annotated[str, typer.Option()] = "label",
+    path_column: Annotated[str | None, typer.Option()] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print compare.json.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Every strategy on the same splits over seeds: does transfer beat the baselines?"""
+    set_quiet(quiet or as_json)
+    result = headstart.compare(
+        data,
+        out_dir,
+        strategies=strategies,
+        seeds=seeds,
+        shots=shots,
+        model=model,
+        layer=layer,
+        unfreeze="all" if unfreeze == "all" else int(unfreeze),
+        lr=lr,
+        epochs=epochs,
+        batch_size=batch_size,
+        image_size=image_size,
+        seed=seed,
+        text_column=text_column,
+        label_column=label_column,
+        path_column=path_column,
+    )
+    rep = result.report
+    if as_json:
+        print(json.dumps(rep, indent=2))
+        return
+    table = Table(title=f"{rep['model']} on {rep['source']}: test accuracy, 95% CI over seeds")
+    for col in ("strategy", "kind", "shots", "accuracy", "95% CI", "macro-F1", "seconds"):
+        table.add_column(col, justify="left" if col in ("strategy", "kind") else "right")
+    for row in rep["summary"]:
+        acc, f1 = row["accuracy"], row["macro_f1"]
+        table.add_row(
+            row["strategy"],
+            row["kind"],
+            str(row["shots"]),
+            f"{acc['mean']:.3f}",
+            f"{acc['lo']:.3f} to {acc['hi']:.3f}",
+            f"{f1['mean']:.3f}",
+            f"{row['seconds']['mean']:.1f}",
+        )
+    out.print(table)
+    for g in rep["gains"]:
+        colour = "green" if g["verdict"] == "positive" else "red"
+        out.print(f"[{colour}]{g['verdict']}[/] (shots {g['shots']}): {g['detail']}")
+    verdict = rep["verdict"]
+    colour = {"positive": "green", "negative": "bold red"}.get(verdict["status"], "yellow")
+    out.print(f"[{colour}]{verdict['status']}[/]: {verdict['message']}", highlight=False)
+    for advice in verdict["advice"]:
+        out.print(f"  - {advice}", highlight=False)
+    out.print(f"report: {result.out / 'report.html'}")
+
+
 def _names(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
