@@ -75,7 +75,7 @@ def test_resplit_keeps_test_fixed_and_redraws_train_val(tiny_images: Path):
     assert (a.split != b.split).any()  # another seed, another validation split
     assert (resplit(data, 1, 0.15, 0.15).split == a.split).all()  # reproducible
     given = read_data(tiny_images)
-    given.split_given = True
+    given.split_given = given.val_given = True
     assert resplit(given, 5, 0.15, 0.15) is given
 
 
@@ -275,3 +275,21 @@ def test_cli_compare_prints_the_table_and_the_verdict(tiny_texts: Path, tmp_path
     bad = CliRunner().invoke(app, ["compare", str(tiny_texts), "--out", str(out),
                                    "--strategies", "pixels"])  # fmt: skip
     assert bad.exit_code != 0
+
+
+def test_resplit_redraws_a_carved_validation_split_but_keeps_a_given_one(tmp_path: Path):
+    rows = [(f"{w} text {i}", lab) for i in range(10) for w, lab in (("good", "a"), ("bad", "b"))]
+    no_val, with_val = tmp_path / "no_val.csv", tmp_path / "with_val.csv"
+    for path, splits in ((no_val, ("train", "test")), (with_val, ("train", "val", "test"))):
+        with path.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["text", "label", "split"])
+            w.writerows((t, y, splits[(i // 2) % len(splits)]) for i, (t, y) in enumerate(rows))
+    carved = read_data(no_val)
+    assert carved.split_given and not carved.val_given
+    a, b = resplit(carved, 1, 0.15, 0.15), resplit(carved, 2, 0.15, 0.15)
+    assert ((a.split == "test") == (carved.split == "test")).all()
+    assert (a.split == "val").sum() == (carved.split == "val").sum()
+    assert (a.split != b.split).any()
+    given = read_data(with_val)
+    assert given.val_given and resplit(given, 3, 0.15, 0.15) is given

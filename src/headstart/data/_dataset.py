@@ -40,7 +40,8 @@ class LabeledData:
     split: np.ndarray
     source: str = ""
     skipped: list[Skipped] = field(default_factory=list)
-    split_given: bool = False
+    split_given: bool = False  # the data named its splits (folders or a split column)
+    val_given: bool = False  # ... including a validation split (else carved out of train)
 
     def __len__(self) -> int:
         return len(self.items)

@@ -191,16 +191,20 @@ def _assemble(p, modality, items, labels, keys, splits, skipped, val, test, seed
             f"(counts: {dict(sorted(counts.items()))})"
         )
     y = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
+    val_given = False
     if split_given:
         split = np.array([s or "train" for s in splits], dtype=object)
-        if not (split == "val").any():  # carve validation out of train, stratified
+        val_given = bool((split == "val").any())
+        if not val_given:  # carve validation out of train, stratified
             tr = np.flatnonzero(split == "train")
             sub = stratified_split(y[tr], val=val, test=0.0, seed=seed)
             split[tr[sub == "val"]] = "val"
         split = split.astype(str)
     else:
         split = stratified_split(y, val=val, test=test, seed=seed)
-    return LabeledData(modality, items, y, classes, keys, split, str(p), skipped, split_given)
+    return LabeledData(
+        modality, items, y, classes, keys, split, str(p), skipped, split_given, val_given
+    )
 
 
 def _read_folder(root: Path) -> tuple[list[tuple], list[Skipped]]:

@@ -4,7 +4,7 @@ Every strategy (baselines with no pre-training, the architecture from scratch, f
 extraction, fine-tuning) is trained on the same splits for each seed, optionally at several
 numbers of labelled examples per class (``shots``), and scored on one fixed test split.
 Each seed re-draws the train/validation split from the non-test pool (unless the data came
-with its own split), so the intervals cover the split as well as the training randomness.
+with its own validation split), so the intervals cover the split as well as the training randomness.
 
 The **transfer gain** of a transfer strategy is its test accuracy minus that of the best
 non-transfer strategy, paired by seed (same split, same shots). Its 95% interval is a
@@ -124,12 +124,13 @@ def parse_shots(shots: str | Sequence[Shots] | None) -> list[Shots]:
 
 def resplit(data: LabeledData, seed: int, val: float, test: float) -> LabeledData:
     """The same test split; train/validation re-drawn (stratified) from the rest with
-    ``seed``. Data that came with its own split is returned as is."""
-    if data.split_given:
+    ``seed``. Data that named its own validation split is returned as is."""
+    if data.val_given:
         return data
     pool = np.flatnonzero(data.split != "test")
     split = data.split.copy()
-    split[pool] = stratified_split(data.labels[pool], val=val / (1 - test), test=0.0, seed=seed)
+    fraction = val if data.split_given else val / (1 - test)  # of the pool, as read_data did
+    split[pool] = stratified_split(data.labels[pool], val=fraction, test=0.0, seed=seed)
     return dataclasses.replace(data, split=split, skipped=[])
 
 
