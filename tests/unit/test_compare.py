@@ -293,3 +293,8 @@ def test_resplit_redraws_a_carved_validation_split_but_keeps_a_given_one(tmp_pat
     assert (a.split != b.split).any()
     given = read_data(with_val)
     assert given.val_given and resplit(given, 3, 0.15, 0.15) is given
+
+
+def test_mean_ci_clips_to_bounds():
+    wide = mean_ci([0.1, 0.9], bounds=(0, 1))  # t(0.975, 1) = 12.7: the raw interval is huge
+    assert (wide["lo"], wide["hi"]) == (0.0, 1.0) and wide["mean"] == pytest.approx(0.5)

@@ -50,6 +50,7 @@ from headstart.evaluate._stats import mean_ci, paired_ci
 
 TRANSFER = ("extract", "finetune")
 DEFAULT_STRATEGIES = ("baseline", "scratch", "extract", "finetune")
+BASELINE_EPOCHS = 30  # small_cnn: at most this many epochs (early stopping), whatever --epochs
 Shots = int | str  # examples per class, or "all"
 
 
@@ -263,7 +264,7 @@ def _run_key(data: LabeledData, strategy: str, seed: int, shots: Shots, opts: Fi
         h.update(json.dumps(part).encode())
     relevant = _options_dict(dataclasses.replace(opts, seed=0, cache_dir=None))
     if kind_of(strategy) == "baseline":
-        relevant = {k: relevant[k] for k in ("epochs", "batch_size")}
+        relevant = {"epochs": BASELINE_EPOCHS}
     payload = [__version__, strategy, seed, shots, relevant]
     h.update(json.dumps(payload, sort_keys=True, default=str).encode())
     return h.hexdigest()
@@ -292,7 +293,7 @@ def _run(
             return {**record, "reused": True}
     t = time.perf_counter()
     if kind_of(strategy) == "baseline":
-        b = fit_baseline(strategy, data, seed, epochs=max(opts.epochs, 1) * 3, batch_size=32)
+        b = fit_baseline(strategy, data, seed, epochs=BASELINE_EPOCHS, batch_size=32)
         metrics, history, logits = b.metrics, b.history, b.test_logits
     else:
         r = fit(data, options=dataclasses.replace(opts, strategy=strategy, seed=seed), store=store)
@@ -360,8 +361,8 @@ def summarise(
                     "shots": k,
                     "n_train": int(np.mean([r["n_train"] for r in rs])),
                     "runs": len(rs),
-                    "accuracy": mean_ci([r["accuracy"] for r in rs]),
-                    "macro_f1": mean_ci([r["macro_f1"] for r in rs]),
+                    "accuracy": mean_ci([r["accuracy"] for r in rs], bounds=(0, 1)),
+                    "macro_f1": mean_ci([r["macro_f1"] for r in rs], bounds=(0, 1)),
                     "seconds": mean_ci([r["seconds"] for r in rs]),
                 }
             )

@@ -8,12 +8,16 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def mean_ci(values: Sequence[float], level: float = 0.95) -> dict[str, float]:
+def mean_ci(
+    values: Sequence[float],
+    level: float = 0.95,
+    bounds: tuple[float, float] = (-math.inf, math.inf),
+) -> dict[str, float]:
     """Mean and Student-t confidence interval of independent runs (e.g. seeds).
 
     ``mean ± t_{(1+level)/2, n-1} * s / sqrt(n)`` with ``s`` the sample standard deviation
-    (``ddof=1``). With one value the interval is the point (``std`` is ``nan``). Returns
-    ``{"mean", "lo", "hi", "std", "n"}``.
+    (``ddof=1``), clipped to ``bounds`` (``(0, 1)`` for an accuracy). With one value the
+    interval is the point (``std`` is ``nan``). Returns ``{"mean", "lo", "hi", "std", "n"}``.
     """
     from scipy import stats
 
@@ -26,7 +30,8 @@ def mean_ci(values: Sequence[float], level: float = 0.95) -> dict[str, float]:
         return {"mean": mean, "lo": mean, "hi": mean, "std": float("nan"), "n": 1}
     std = float(x.std(ddof=1))
     half = float(stats.t.ppf((1 + level) / 2, n - 1)) * std / math.sqrt(n)
-    return {"mean": mean, "lo": mean - half, "hi": mean + half, "std": std, "n": n}
+    lo, hi = max(bounds[0], mean - half), min(bounds[1], mean + half)
+    return {"mean": mean, "lo": lo, "hi": hi, "std": std, "n": n}
 
 
 def paired_ci(a: np.ndarray, b: np.ndarray, level: float = 0.95) -> dict[str, float]:
