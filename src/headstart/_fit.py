@@ -34,6 +34,7 @@ import torch
 from headstart import __version__
 from headstart._io import atomic_write_json, atomic_write_text, replace_dir
 from headstart._progress import say
+from headstart._reproduce import reproduce_command
 from headstart.bundle._bundle import Predictor, write_bundle_into
 from headstart.cache._store import FeatureStore
 from headstart.data._dataset import SPLITS, DataError, LabeledData
@@ -229,6 +230,7 @@ def fit(
         "schedule": schedule.to_dict() if schedule else None,
         "seed": opts.seed,
         "options": _options_dict(opts),
+        "command": reproduce_command(data.source, opts, out),
         "environment": {
             "python": sys.version.split()[0],
             "torch": torch.__version__,
@@ -387,7 +389,11 @@ def _options_dict(opts: FitOptions) -> dict[str, Any]:
 def _write_outputs(
     out: Path, result: FitResult, test_logits: np.ndarray, extra: dict[str, Any]
 ) -> Path:
-    """Write everything into a temporary sibling folder, then rename it to ``out``."""
+    """Write everything (bundle, metrics, history, predictions, ``report.html`` and
+    ``MODEL_CARD.md``) into a temporary sibling folder, then rename it to ``out``."""
+    from headstart.evaluate._card import write_model_card  # matplotlib only when writing
+    from headstart.evaluate._report import write_fit_report
+
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
@@ -395,6 +401,8 @@ def _write_outputs(
         atomic_write_json(tmp / "metrics.json", result.metrics)
         atomic_write_json(tmp / "history.json", result.history)
         atomic_write_text(tmp / "predictions.csv", _predictions_csv(result.data, test_logits))
+        write_fit_report(tmp)
+        write_model_card(tmp)
         replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

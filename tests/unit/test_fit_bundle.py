@@ -26,6 +26,8 @@ BUNDLE_FILES = {
     "history.json",
     "predictions.csv",
     "assets",
+    "report.html",
+    "MODEL_CARD.md",
 }
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".pt", ".pth", ".bin", ".joblib", ".npy", ".npz", ".ckpt"}
 
