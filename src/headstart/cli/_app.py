@@ -134,6 +134,7 @@ def fit(
     if m["skipped"]:
         out.print(f"[yellow]{len(m['skipped'])} input(s) skipped[/] (listed in metrics.json)")
     out.print(f"bundle and metrics: {result.out}")
+    out.print(f"report: {result.out / 'report.html'} (open it in a browser; works offline)")
 
 
 @app.command()
@@ -419,6 +420,7 @@ def demo(
     out.print(table)
     gain = summary["runs"]["extract"]["test_accuracy"] - summary["runs"]["scratch"]["test_accuracy"]
     out.print(f"transfer (ImageNet features) vs. from scratch: [bold]{gain:+.3f}[/] test accuracy")
+    out.print(f"reports: {summary['runs']['extract']['out']}/report.html (and scratch's)")
 
 
 def main() -> None:
