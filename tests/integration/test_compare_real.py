@@ -1,5 +1,6 @@
-"""``headstart.compare`` on real data with the packaged models: the transfer gain is real,
-measured against the classical baselines, and extraction is paid for once.
+"""``headstart.compare`` on real data with the packaged models: transfer measured against
+the classical baselines, honestly (including where it does not win), and extraction paid
+for once.
 
 Fashion-MNIST: 20 training images per class (3 of them validation, re-drawn per seed),
 30 test images per class, Lite0 at 96 px. Rotten Tomatoes: 300 training and 300 test
@@ -29,11 +30,15 @@ def _check_consistent(rep: dict) -> None:
     assert rep["verdict"]["status"] == max(at_all, key=lambda g: g["gain"]["mean"])["verdict"]
 
 
-def test_lite0_features_beat_raw_pixels_at_every_shot_count(
+def test_raw_pixels_are_a_hard_baseline_on_fashion_mnist_and_compare_sees_it(
     fashion_folder: Path,
     tmp_path: Path,
     report_metric: Callable[[str, float], None],
 ):
+    """Centred 28 px greyscale garments: a logistic regression on the raw pixels is as good
+    as ImageNet features at 96 px (measured: -0.05 with an interval reaching about +0.01).
+    A tool that only compared against the network from scratch would claim a gain here;
+    compare must return the negative-transfer verdict, with the advice to fine-tune."""
     require_offline_weights("efficientnet_lite0.in1k")
     store = headstart.FeatureStore(tmp_path / "cache")
     result = headstart.compare(
@@ -53,11 +58,16 @@ def test_lite0_features_beat_raw_pixels_at_every_shot_count(
         ext, pix = result.summary("extract", shots), result.summary("pixels", shots)
         report_metric(f"fashion extract {shots}-shot", ext["accuracy"]["mean"])
         report_metric(f"fashion pixels {shots}-shot", pix["accuracy"]["mean"])
-        assert ext["accuracy"]["mean"] > pix["accuracy"]["mean"] + 0.05
+        assert min(ext["accuracy"]["mean"], pix["accuracy"]["mean"]) > 0.5  # chance: 0.1
+    assert (
+        result.summary("extract", "all")["accuracy"]["mean"]
+        > result.summary("extract", 5)["accuracy"]["mean"]
+    )  # more labels help
     assert result.summary("extract", 5)["n_train"] == 50
-    assert result.verdict["status"] == "positive" and not result.negative
-    assert result.verdict["versus"] == "pixels"
-    assert (tmp_path / "cmp" / "report.html").is_file()
+    assert result.negative and result.verdict["versus"] == "pixels"
+    assert any("finetune" in a for a in result.verdict["advice"])
+    report = (tmp_path / "cmp" / "report.html").read_text()
+    assert "negative" in report.lower()
     saved = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     assert saved["verdict"] == json.loads(json.dumps(result.verdict))
 
