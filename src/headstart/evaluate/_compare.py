@@ -422,8 +422,9 @@ def _gain(
 def verdict(
     gains: Sequence[dict[str, Any]], shots: Shots, strategies: Sequence[str]
 ) -> dict[str, Any]:
-    """The headline: the best transfer strategy at ``shots`` against the best non-transfer
-    one; ``status`` is ``"positive"``, ``"negative"`` or ``"not compared"``."""
+    """The headline at ``shots``: the transfer strategy whose gain over the best
+    non-transfer one has the highest lower bound; ``status`` is ``"positive"`` (that bound
+    is above zero), ``"negative"`` or ``"not compared"``."""
     at = [g for g in gains if g["shots"] == shots]
     if not at:
         return {
@@ -432,7 +433,8 @@ def verdict(
             "(extract, finetune) and one without pre-training (baseline, scratch).",
             "advice": [],
         }
-    g = max(at, key=lambda g: g["gain"]["mean"])
+    # The strategy most surely better: the highest lower bound of the gain's interval.
+    g = max(at, key=lambda g: (g["gain"]["lo"], g["gain"]["mean"]))
     shot_text = "with all training data" if shots == "all" else f"at {shots} examples per class"
     if g["verdict"] == "positive":
         return {
