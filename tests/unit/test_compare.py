@@ -242,6 +242,7 @@ def test_compare_images_seeds_shots_and_reuse(tiny_images: Path, tmp_path: Path,
     assert all(r["reused"] for r in again.report["runs"])
     assert store.forward_passes == 36
     assert again.report["summary"] == rep["summary"]
+    assert again.report["seconds"] == pytest.approx(rep["seconds"])  # reused runs keep their cost
     more = headstart.compare(tiny_images, out, seeds=3, shots="2,all", store=store, **kw)
     assert sum(not r["reused"] for r in more.report["runs"]) == 2 * 3  # only seed 2 is new
 
