@@ -468,15 +468,23 @@ def _f(x: Any, fmt: str) -> str:
     return "—" if x is None else format(x, fmt)
 
 
+def machine_line(report: dict[str, Any]) -> str:
+    """Date, CPU, threads and total time of a benchmark report, for its markdown header."""
+    mi = report["machine"]
+    return (
+        f"{mi['date']} · {mi['cpu_model']} · {mi['cpus_available']} CPUs available · "
+        f"torch {mi['torch']} ({mi['torch_threads']} threads) · "
+        f"total {report.get('total_seconds', 0) / 60:.1f} min"
+        + ("" if report["complete"] else " · **incomplete**")
+    )
+
+
 def markdown(report: dict[str, Any]) -> str:
     mi = report["machine"]
     lines = [
         f"# headstart benchmark{' (quick)' if report['quick'] else ''}",
         "",
-        f"{mi['date']} · {mi['cpu_model']} · {mi['cpus_available']} CPUs available · "
-        f"torch {mi['torch']} ({mi['torch_threads']} threads) · "
-        f"total {report.get('total_seconds', 0) / 60:.1f} min"
-        + ("" if report["complete"] else " · **incomplete**"),
+        machine_line(report),
         "",
         f"Code: git {report['code']['git']['commit'][:10]}"
         + (

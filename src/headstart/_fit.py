@@ -10,8 +10,9 @@ Three strategies share one data split and one evaluation:
 * ``scratch``: the same architecture randomly initialised and trained fully (the baseline).
 
 ``model="auto"`` first ranks every offline model of the data's modality, and a few cut
-layers of each, by LogME on the training split (:func:`headstart.select.rank`), then fits
-the recommended one; the ranking goes into ``metrics.json``.
+layers of each, by k-NN leave-one-out accuracy on the training split
+(:func:`headstart.select.rank`), then fits the recommended one; the ranking goes into
+``metrics.json`` and the report.
 """
 
 from __future__ import annotations
@@ -261,7 +262,7 @@ def fit(
 
 
 def _auto_rank(data: LabeledData, opts: FitOptions, store: FeatureStore) -> Ranking:
-    """``model="auto"``: rank the offline zoo by LogME (at ``opts.layer`` only, if set).
+    """``model="auto"``: rank the offline zoo by the default score (at ``opts.layer`` only, if set).
     The recommended candidate's training features stay cached for the fit itself."""
     if opts.weights is not None:
         raise ValueError("model='auto' chooses a registered model; --weights needs a --model")

@@ -189,7 +189,7 @@ def test_fit_auto_uses_and_records_the_recommendation(
     assert {(r["model"], r["layer"]) for r in ranking["rows"]} == set(
         product(tiny_zoo, ["block1", "block2"])
     )
-    assert ranking["score"] == "logme"
+    assert ranking["score"] == "knn_loo_accuracy"  # the default (bench/rank.py)
     best = ranking["recommended"]
     assert (metrics["model"], metrics["layer"]) == (best["model"], best["layer"])
     assert result.predictor.model.backbone.layer == best["layer"]

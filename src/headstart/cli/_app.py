@@ -227,7 +227,9 @@ def rank(
         str, typer.Option(help="Comma-separated model names, or all-offline.")
     ] = "all-offline",
     layers: Annotated[str, typer.Option(help="auto, or comma-separated block names.")] = "auto",
-    score: Annotated[str, typer.Option(help="logme | leep | nce | h_score | ...")] = "logme",
+    score: Annotated[
+        str, typer.Option(help="knn_loo_accuracy | logme | linear_probe_accuracy | leep | ...")
+    ] = "knn_loo_accuracy",
     max_items: Annotated[
         int | None, typer.Option(help="Rank on at most this many training examples.")
     ] = None,
