@@ -192,7 +192,8 @@ def compare(
         return
     table = Table(title=f"{rep['model']} on {rep['source']}: test accuracy, 95% CI over seeds")
     for col in ("strategy", "kind", "shots", "accuracy", "95% CI", "macro-F1", "seconds"):
-        table.add_column(col, justify="left" if col in ("strategy", "kind") else "right")
+        left = col in ("strategy", "kind")
+        table.add_column(col, justify="left" if left else "right", no_wrap=not left)
     for row in rep["summary"]:
         acc, f1 = row["accuracy"], row["macro_f1"]
         table.add_row(
@@ -200,7 +201,7 @@ def compare(
             row["kind"],
             str(row["shots"]),
             f"{acc['mean']:.3f}",
-            f"{acc['lo']:.3f} to {acc['hi']:.3f}",
+            f"[{acc['lo']:.3f}, {acc['hi']:.3f}]",
             f"{f1['mean']:.3f}",
             f"{row['seconds']['mean']:.1f}",
         )
