@@ -124,6 +124,23 @@ class FitResult:
         return float(self.metrics["splits"]["test"]["accuracy"])
 
 
+def load_data(data: str | os.PathLike[str] | LabeledData, opts: FitOptions) -> LabeledData:
+    """``data`` as :class:`LabeledData`: read (columns, split fractions, seed, strictness
+    from ``opts``) unless it already is."""
+    if isinstance(data, LabeledData):
+        return data
+    return read_data(
+        data,
+        text_column=opts.text_column,
+        label_column=opts.label_column,
+        path_column=opts.path_column,
+        val=opts.val,
+        test=opts.test,
+        seed=opts.seed,
+        strict=opts.strict,
+    )
+
+
 def resolve_spec(data: LabeledData, opts: FitOptions) -> BackboneSpec:
     name = opts.model or DEFAULT_MODELS[data.modality]
     spec = get_spec(name)
@@ -154,17 +171,7 @@ def fit(
     torch.manual_seed(opts.seed)
     np.random.seed(opts.seed)
     started = time.perf_counter()
-    if not isinstance(data, LabeledData):
-        data = read_data(
-            data,
-            text_column=opts.text_column,
-            label_column=opts.label_column,
-            path_column=opts.path_column,
-            val=opts.val,
-            test=opts.test,
-            seed=opts.seed,
-            strict=opts.strict,
-        )
+    data = load_data(data, opts)
     for s in data.skipped:
         say(f"[yellow]skipped[/] {s.where}: {s.reason}")
     read_seconds = time.perf_counter() - started

@@ -39,12 +39,18 @@ import numpy as np
 import torch
 
 from headstart import __version__
-from headstart._fit import FitOptions, _options_dict, _predictions_csv, fit, resolve_spec
+from headstart._fit import (
+    FitOptions,
+    _options_dict,
+    _predictions_csv,
+    fit,
+    load_data,
+    resolve_spec,
+)
 from headstart._io import atomic_write_json, atomic_write_text, replace_dir
 from headstart._progress import say
 from headstart.cache._store import FeatureStore
 from headstart.data._dataset import LabeledData, stratified_split
-from headstart.data._readers import read_data
 from headstart.evaluate._baselines import BASELINES, fit_baseline
 from headstart.evaluate._stats import mean_ci, paired_ci
 
@@ -179,17 +185,7 @@ def compare(
     """
     opts = dataclasses.replace(options or FitOptions(), **kwargs)
     started = time.perf_counter()
-    if not isinstance(data, LabeledData):
-        data = read_data(
-            data,
-            text_column=opts.text_column,
-            label_column=opts.label_column,
-            path_column=opts.path_column,
-            val=opts.val,
-            test=opts.test,
-            seed=opts.seed,
-            strict=opts.strict,
-        )
+    data = load_data(data, opts)
     names = expand_strategies(strategies, data.modality)
     seed_list = list(range(opts.seed, opts.seed + seeds)) if isinstance(seeds, int) else list(seeds)
     if not seed_list:
