@@ -28,7 +28,7 @@ from headstart.data._readers import load_image
 from headstart.data._transforms import Augment, to_rgb
 from headstart.evaluate._metrics import classification_report
 from headstart.surgery._model import TransferModel, make_head
-from headstart.train._heads import fit_logistic_head, single_thread
+from headstart.train._heads import fit_logistic_head, logistic_c_sweep
 from headstart.train._loop import predict_logits, run_stage
 from headstart.train._schedule import scratch_schedule
 from headstart.zoo._image import ImageBackbone
@@ -104,7 +104,6 @@ def _split_arrays(data: LabeledData, x: Any) -> dict[str, Any]:
 def _tfidf(data: LabeledData, seed: int, **_: Any):
     from scipy import sparse
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
 
     texts = np.asarray(data.items, dtype=object)
     train = list(texts[data.indices("train")])
@@ -119,27 +118,9 @@ def _tfidf(data: LabeledData, seed: int, **_: Any):
     x = sparse.hstack([word.transform(texts), char.transform(texts)]).tocsr()
     xs = _split_arrays(data, x)
     ys = _split_arrays(data, data.labels)
-    history, best = [], None
-    for c in TFIDF_CS:
-        t = time.perf_counter()
-        with single_thread():
-            clf = LogisticRegression(C=c, max_iter=3000, random_state=seed)
-            clf.fit(xs["train"], ys["train"])
-        train_acc = float(clf.score(xs["train"], ys["train"]))
-        val_acc = float(clf.score(xs["val"], ys["val"])) if len(ys["val"]) else train_acc
-        history.append(
-            {
-                "stage": "head",
-                "C": c,
-                "train_acc": train_acc,
-                "val_acc": val_acc,
-                "seconds": time.perf_counter() - t,
-            }
-        )
-        if best is None or val_acc > best[0]:
-            best = (val_acc, clf)
-    assert best is not None
-    clf = best[1]
+    clf, history = logistic_c_sweep(
+        xs["train"], ys["train"], xs["val"], ys["val"], TFIDF_CS, seed, max_iter=3000
+    )
     k = len(data.classes)
     logits = {}
     for s in SPLITS:

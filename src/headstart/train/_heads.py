@@ -21,6 +21,48 @@ from headstart.train._early import EarlyStopping
 from headstart.train._schedule import Stage
 
 
+def logistic_c_sweep(
+    x_train: Any,
+    y_train: np.ndarray,
+    x_val: Any,
+    y_val: np.ndarray,
+    cs: tuple[float, ...],
+    seed: int = 0,
+    max_iter: int = 2000,
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Multinomial logistic regression at each ``C`` in ``cs`` (dense or sparse ``x``); the
+    one with the best validation accuracy (training accuracy without validation data, the
+    first on ties) and one history row per ``C`` (``chosen`` marks the kept one)."""
+    from sklearn.linear_model import LogisticRegression
+
+    history: list[dict[str, Any]] = []
+    best: tuple[float, Any] | None = None
+    for c in cs:
+        start = time.perf_counter()
+        # One BLAS thread: on problems this small extra threads only spin (30x slower
+        # measured on 2 busy cores).
+        with single_thread():
+            clf = LogisticRegression(C=c, max_iter=max_iter, random_state=seed)
+            clf.fit(x_train, y_train)
+        train_acc = float(clf.score(x_train, y_train))
+        val_acc = float(clf.score(x_val, y_val)) if len(y_val) else train_acc
+        history.append(
+            {
+                "stage": "head",
+                "C": c,
+                "train_acc": train_acc,
+                "val_acc": val_acc,
+                "seconds": time.perf_counter() - start,
+            }
+        )
+        if best is None or val_acc > best[0]:
+            best = (val_acc, clf)
+    assert best is not None
+    for row in history:
+        row["chosen"] = row["C"] == best[1].C
+    return best[1], history
+
+
 def fit_logistic_head(
     x_train: np.ndarray,
     y_train: np.ndarray,
@@ -34,34 +76,11 @@ def fit_logistic_head(
     validation split (training accuracy breaks ties when there is no validation data).
     Returns the head (``make_head`` with no hidden layer and no dropout) and one history
     row per ``C``."""
-    from sklearn.linear_model import LogisticRegression
 
     std = Standardize.fit(x_train)
     xt = (x_train - std.mean.numpy()) / std.scale.numpy()
     xv = (x_val - std.mean.numpy()) / std.scale.numpy()
-    history: list[dict[str, Any]] = []
-    best: tuple[float, float, Any] | None = None
-    for c in cs:
-        start = time.perf_counter()
-        # One BLAS thread: on problems this small extra threads only spin (30x slower
-        # measured on 2 busy cores).
-        with single_thread():
-            clf = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(xt, y_train)
-        train_acc = float(clf.score(xt, y_train))
-        val_acc = float(clf.score(xv, y_val)) if len(y_val) else train_acc
-        history.append(
-            {
-                "stage": "head",
-                "C": c,
-                "train_acc": train_acc,
-                "val_acc": val_acc,
-                "seconds": time.perf_counter() - start,
-            }
-        )
-        if best is None or val_acc > best[0]:
-            best = (val_acc, c, clf)
-    assert best is not None
-    clf = best[2]
+    clf, history = logistic_c_sweep(xt, y_train, xv, y_val, cs, seed)
     head = make_head(xt.shape[1], n_classes, hidden=(), dropout=0.0)
     head[0] = std
     linear = head[-1]
@@ -79,8 +98,6 @@ def fit_logistic_head(
     with torch.no_grad():
         linear.weight.copy_(torch.from_numpy(w))
         linear.bias.copy_(torch.from_numpy(b))
-    for row in history:
-        row["chosen"] = row["C"] == best[1]
     return head, history
 
 
