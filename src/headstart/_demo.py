@@ -12,8 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from headstart._fit import FitResult, fit
+from headstart._io import MARKER, check_out, is_headstart_output
 from headstart._progress import say
 from headstart.datasets import fashion_mnist_folder
+
+
+def _is_demo_folder(out: Path) -> bool:
+    """A demo folder of 0.1 (before the output marker): data plus headstart runs only."""
+    if not out.is_dir():
+        return False
+    names = {p.name for p in out.iterdir()}
+    runs = [out / n for n in ("extract", "scratch") if n in names]
+    return (
+        "data" in names
+        and names <= {"data", "extract", "scratch", MARKER}
+        and all(is_headstart_output(r) for r in runs)
+    )
 
 
 def run_demo(
@@ -28,6 +42,10 @@ def run_demo(
     """Build the demo data under ``out/data``, fit ``extract`` and ``scratch`` into
     ``out/extract`` and ``out/scratch``; return a summary of both."""
     out = Path(out)
+    if not _is_demo_folder(out):
+        check_out(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).touch()
     data = out / "data"
     if not (data / "train").is_dir():
         say(

@@ -20,9 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,7 +31,13 @@ import numpy as np
 import torch
 
 from headstart import __version__
-from headstart._io import atomic_write_json, atomic_write_text, replace_dir
+from headstart._io import (
+    atomic_dir,
+    atomic_write_json,
+    atomic_write_text,
+    check_out,
+    clean_stale_temps,
+)
 from headstart._progress import say
 from headstart._reproduce import reproduce_command
 from headstart.bundle._bundle import Predictor, write_bundle_into
@@ -141,6 +145,12 @@ def load_data(data: str | os.PathLike[str] | LabeledData, opts: FitOptions) -> L
     )
 
 
+def input_paths(data: LabeledData) -> list[str]:
+    """The files and folders a run reads: the source, and every image path."""
+    items = [str(i) for i in data.items] if data.modality == "image" else []
+    return [data.source, *items]
+
+
 def resolve_spec(data: LabeledData, opts: FitOptions) -> BackboneSpec:
     name = opts.model or DEFAULT_MODELS[data.modality]
     spec = get_spec(name)
@@ -171,7 +181,12 @@ def fit(
     torch.manual_seed(opts.seed)
     np.random.seed(opts.seed)
     started = time.perf_counter()
+    if out is not None:  # refuse a destructive --out before reading anything
+        check_out(out, [data.source if isinstance(data, LabeledData) else data])
     data = load_data(data, opts)
+    if out is not None:
+        check_out(out, input_paths(data))
+        clean_stale_temps(Path(out).absolute().parent)
     for s in data.skipped:
         say(f"[yellow]skipped[/] {s.where}: {s.reason}")
     read_seconds = time.perf_counter() - started
@@ -402,19 +417,13 @@ def _write_outputs(
     from headstart.evaluate._card import write_model_card  # matplotlib only when writing
     from headstart.evaluate._report import write_fit_report
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         write_bundle_into(tmp, result.predictor.model, result.data.classes, extra)
         atomic_write_json(tmp / "metrics.json", result.metrics)
         atomic_write_json(tmp / "history.json", result.history)
         atomic_write_text(tmp / "predictions.csv", _predictions_csv(result.data, test_logits))
         write_fit_report(tmp)
         write_model_card(tmp)
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -20,6 +20,7 @@ from headstart.data import SPLITS
 MODELS = {"image": "test_cnn.tiny", "text": "test_words.tiny"}
 FAST = {"epochs": 2, "head_epochs": 10}
 BUNDLE_FILES = {
+    ".headstart-output",
     "model.safetensors",
     "headstart.json",
     "metrics.json",

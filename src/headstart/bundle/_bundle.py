@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +24,7 @@ import numpy as np
 import torch
 
 from headstart import __version__
-from headstart._io import atomic_write_json, replace_dir
+from headstart._io import atomic_dir, atomic_write_json, check_out
 from headstart.bundle._skeleton import save_assets, skeleton
 from headstart.surgery._model import TransferModel, make_head
 from headstart.train._loop import predict_logits
@@ -57,15 +55,9 @@ def write_bundle(
 ) -> Path:
     """Write a bundle folder at ``path`` (atomically: a temp folder, then a rename)."""
 
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
-    try:
+    final = check_out(path)
+    with atomic_dir(final) as tmp:
         write_bundle_into(tmp, model, classes, extra)
-        replace_dir(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 

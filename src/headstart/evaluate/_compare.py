@@ -26,9 +26,7 @@ import hashlib
 import json
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,10 +42,11 @@ from headstart._fit import (
     _options_dict,
     _predictions_csv,
     fit,
+    input_paths,
     load_data,
     resolve_spec,
 )
-from headstart._io import atomic_write_json, atomic_write_text, replace_dir
+from headstart._io import MARKER, atomic_dir, atomic_write_json, atomic_write_text, check_out
 from headstart._progress import say
 from headstart.cache._store import FeatureStore
 from headstart.data._dataset import LabeledData, stratified_split
@@ -185,7 +184,13 @@ def compare(
     """
     opts = dataclasses.replace(options or FitOptions(), **kwargs)
     started = time.perf_counter()
+    if out is not None:  # refuse a destructive --out before reading anything
+        check_out(out, [data.source if isinstance(data, LabeledData) else data])
     data = load_data(data, opts)
+    if out is not None:
+        check_out(out, input_paths(data))
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / MARKER).touch()  # ours from now on: later compares may add to it
     names = expand_strategies(strategies, data.modality)
     seed_list = list(range(opts.seed, opts.seed + seeds)) if isinstance(seeds, int) else list(seeds)
     if not seed_list:
@@ -327,17 +332,11 @@ def _write_run(
     logits: np.ndarray,
     record: dict[str, Any],
 ) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=final.parent))
-    try:
+    with atomic_dir(final) as tmp:
         atomic_write_json(tmp / "metrics.json", metrics)
         atomic_write_json(tmp / "history.json", history)
         atomic_write_text(tmp / "predictions.csv", _predictions_csv(data, logits))
         atomic_write_json(tmp / "run.json", record)
-        replace_dir(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def summarise(
