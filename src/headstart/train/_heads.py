@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from headstart._progress import track
 from headstart.surgery._model import Standardize, make_head
-from headstart.train._early import EarlyStopping
+from headstart.train._callbacks import EarlyStopping, History, ProgressBar
+from headstart.train._engine import CrossEntropy, TensorStream, fit_stage
 from headstart.train._schedule import Stage
 
 
@@ -126,56 +126,37 @@ def fit_feature_head(
     seed: int = 0,
     batch_size: int = 64,
 ) -> list[dict[str, Any]]:
-    """Train ``head`` (in place) on features with AdamW and early stopping on validation
-    accuracy; the best epoch's weights are restored. Returns the per-epoch history."""
-    gen = torch.Generator().manual_seed(seed)
+    """Train ``head`` (in place) on features with the one loop (:func:`fit_stage`: AdamW,
+    cross-entropy, early stopping on validation accuracy); the best epoch's weights are
+    restored. Without validation data the training features are monitored. Returns the
+    per-epoch history, epoch 1 first."""
     xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train).long()
-    xv, yv = torch.from_numpy(x_val), torch.from_numpy(y_val).long()
-    opt = torch.optim.AdamW(head.parameters(), lr=stage.lr, weight_decay=stage.weight_decay)
-    loss_fn = nn.CrossEntropyLoss()
-    stopper = EarlyStopping(patience=stage.patience)
-    history: list[dict[str, Any]] = []
+    xv, yv = (torch.from_numpy(x_val), torch.from_numpy(y_val).long()) if len(x_val) else (xt, yt)
+
+    def validate(model: nn.Module) -> dict[str, float]:
+        with torch.inference_mode():
+            logits = model(xv)
+        loss = float(nn.functional.cross_entropy(logits, yv))
+        return {"val_loss": loss, "val_acc": float((logits.argmax(1) == yv).float().mean())}
+
+    history = History()
+    callbacks = [
+        history,
+        EarlyStopping(stage.patience, history),
+        ProgressBar(f"head ({stage.name})"),
+    ]
     with single_thread():
-        for epoch in track(
-            range(stage.max_epochs), stage.max_epochs, f"training head ({stage.name})"
-        ):
-            start = time.perf_counter()
-            head.train()
-            perm = torch.randperm(len(xt), generator=gen)
-            total, correct, count = 0.0, 0, 0
-            for lo in range(0, len(xt), batch_size):
-                idx = perm[lo : lo + batch_size]
-                logits = head(xt[idx])
-                loss = loss_fn(logits, yt[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(idx)
-                correct += int((logits.argmax(1) == yt[idx]).sum())
-                count += len(idx)
-            head.eval()
-            with torch.inference_mode():
-                logits = head(xv) if len(xv) else head(xt)
-                target = yv if len(xv) else yt
-                val_loss = float(loss_fn(logits, target))
-                val_acc = float((logits.argmax(1) == target).float().mean())
-            history.append(
-                {
-                    "stage": stage.name,
-                    "epoch": epoch + 1,
-                    "train_loss": total / count,
-                    "train_acc": correct / count,
-                    "val_loss": val_loss,
-                    "val_acc": val_acc,
-                    "seconds": time.perf_counter() - start,
-                }
-            )
-            if stopper.update(val_acc, val_loss, head):
-                break
-    stopper.restore(head)
-    for row in history:
-        row["best"] = row["epoch"] == stopper.best_epoch
-    return history
+        fit_stage(
+            head,
+            stage,
+            {"train": TensorStream(xt, yt, batch_size)},
+            CrossEntropy(),
+            callbacks,
+            validate,
+            seed=seed,
+            evaluate_start=False,
+        )
+    return history.rows
 
 
 def fit_head_on_features(

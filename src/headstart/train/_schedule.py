@@ -17,10 +17,12 @@ class Stage:
     """One training stage.
 
     ``trainable``: backbone blocks that train in this stage (the head always trains);
-    ``lr``: the head's learning rate; ``lr_mult``: ``(block, multiplier)`` pairs scaling
-    ``lr`` per block; ``on_features``: train the head alone on cached features (the
-    backbone is frozen, so one extraction serves every epoch); ``augment``: use the
-    training augmentation.
+    ``params``: parameter-name patterns (:func:`fnmatch.fnmatch`, e.g. ``"*.bias"``) that
+    also train, wherever they are in the backbone (BitFit: biases only);
+    ``lr``: the head's learning rate; ``lr_mult``: ``(block or pattern, multiplier)``
+    pairs scaling ``lr`` per optimizer group; ``on_features``: train the head alone on
+    cached features (the backbone is frozen, so one extraction serves every epoch);
+    ``augment``: use the training augmentation.
     """
 
     name: str
@@ -32,6 +34,7 @@ class Stage:
     weight_decay: float = 1e-4
     on_features: bool = False
     augment: bool = True
+    params: tuple[str, ...] = ()
 
     def block_lr(self, block: str) -> float:
         return self.lr * dict(self.lr_mult).get(block, 1.0)
@@ -50,6 +53,7 @@ class Schedule:
         for s in d["stages"]:
             s = dict(s)
             s["trainable"] = tuple(s["trainable"])
+            s["params"] = tuple(s.get("params", ()))  # bundles of 0.1 have none
             s["lr_mult"] = tuple((b, float(m)) for b, m in s["lr_mult"])
             stages.append(Stage(**s))
         return cls(tuple(stages))
