@@ -344,9 +344,14 @@ def predict(
     inputs: Annotated[list[str], typer.Argument(help="Image paths/folders, or texts / a CSV.")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
     text_column: Annotated[str, typer.Option()] = "text",
+    runtime: Annotated[
+        str, typer.Option(help="torch | onnx | onnx-int8 (after `headstart export`)")
+    ] = "torch",
 ) -> None:
     """Print the predicted label and its probability for each input (offline)."""
-    predictor = headstart.load(bundle)
+    from headstart.bundle._runtime import load_predictor
+
+    predictor = load_predictor(bundle, runtime)
     items = _expand_inputs(inputs, predictor.modality, text_column)
     proba = predictor.predict_proba(items)
     rows = [
