@@ -220,7 +220,10 @@ def test_text_table_with_custom_columns_tsv_and_split(tmp_path: Path) -> None:
 
 def test_jsonl_of_texts_with_custom_columns(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
-    recs = [{"body": f"word{i % 2} thing", "y": i % 2} for i in range(8)]
+    # distinct texts: exact duplicates would be kept once
+    recs = [
+        {"body": f"word{i % 2} thing" + (f" {i}" if i > 1 else ""), "y": i % 2} for i in range(8)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
     data = headstart.read_data(path, text_column="body", label_column="y")
     assert data.modality == "text"
@@ -231,9 +234,10 @@ def test_jsonl_of_texts_with_custom_columns(tmp_path: Path) -> None:
 
 def test_rows_with_empty_labels_are_skipped(tmp_path: Path) -> None:
     rows = [["a b", "x"], ["c d", "x"], ["e f", ""], ["g h", "y"], ["i j", "y"]]
+    rows += [["k l", "x"], ["m n", "y"]]  # 3 per class: enough for a test split
     path = _write_csv(tmp_path / "t.csv", ["text", "label"], rows)
     data = headstart.read_data(path)
-    assert len(data) == 4
+    assert len(data) == 6
     assert [s.where for s in data.skipped] == [f"{path}:4"]
 
 
@@ -394,7 +398,7 @@ def test_missing_label_column(tmp_path: Path) -> None:
         _write_csv(
             tmp_path / "u.csv",
             ["text", "category"],
-            [["a", "x"], ["b", "x"], ["c", "y"], ["d", "y"]],
+            [["a", "x"], ["b", "x"], ["c", "y"], ["d", "y"], ["e", "x"], ["f", "y"]],
         ),
         label_column="category",
     )

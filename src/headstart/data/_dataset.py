@@ -7,11 +7,14 @@ from typing import Literal
 
 import numpy as np
 
+from headstart._errors import UserError
+from headstart.data._clean import Duplicate
+
 Split = Literal["train", "val", "test"]
 SPLITS: tuple[Split, ...] = ("train", "val", "test")
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """Bad input data; the message names the file (and line) at fault."""
 
 
@@ -30,6 +33,8 @@ class LabeledData:
     ``items`` are absolute image paths (``modality == "image"``) or texts; ``keys`` are
     content hashes of each item's bytes (the feature-cache keys); ``labels`` index into
     ``classes``; ``split`` holds ``"train"``, ``"val"`` or ``"test"`` per item.
+    ``skipped`` lists the inputs left out (unreadable, no label, ...) and ``duplicates``
+    the exact copies left out, so that no item is in two splits.
     """
 
     modality: Literal["image", "text"]
@@ -42,6 +47,7 @@ class LabeledData:
     skipped: list[Skipped] = field(default_factory=list)
     split_given: bool = False  # the data named its splits (folders or a split column)
     val_given: bool = False  # ... including a validation split (else carved out of train)
+    duplicates: list[Duplicate] = field(default_factory=list)  # copies left out, and why
 
     def __len__(self) -> int:
         return len(self.items)

@@ -8,9 +8,12 @@ Accepted layouts:
 * a CSV / TSV / JSONL manifest of images (a path column, relative to the manifest) or
   of texts (a text column), with a label column and an optional ``split`` column.
 
-Unreadable images are skipped and reported (``strict=True`` raises instead); structural
-problems (missing column, undecodable text, too few examples) raise :class:`DataError`
-naming the file and line.
+Unreadable images are skipped and reported (``strict=True`` raises instead), as are rows
+without a label; hidden files and folders (``.name``) are ignored; labels are normalised
+(:func:`~headstart.data._clean.normalize_label`) and exact duplicates are kept once
+(``LabeledData.duplicates``), so no item is in two splits. Structural problems (missing
+column, undecodable text, too few examples, an empty validation or test split) raise
+:class:`DataError` naming the file and line, and saying what to do.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ import csv
 import hashlib
 import io
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from headstart.data._clean import dedupe, hidden_part, is_hidden, normalize_label, text_content_key
 from headstart.data._dataset import SPLITS, DataError, LabeledData, Skipped, stratified_split
 from headstart.data._transforms import to_rgb
 
@@ -62,9 +67,9 @@ def _check_image(path: Path) -> str:
     """Decode the image fully; return the sha1 of its bytes. Raises on a bad file."""
     raw = path.read_bytes()
     with Image.open(io.BytesIO(raw)) as img:
-        img.load()
         if img.width < 1 or img.height < 1:
             raise ValueError("empty image")
+        to_rgb(ImageOps.exif_transpose(img))  # decodes fully, as training will
     return hashlib.sha1(raw).hexdigest()
 
 
@@ -99,7 +104,7 @@ def read_data(
     else:
         raise DataError(f"{p}: expected a folder, or a .csv/.tsv/.jsonl file")
     modality = rows[0][0] if rows else "image"
-    items, labels, keys, splits = [], [], [], []
+    items, labels, keys, splits, wheres = [], [], [], [], []
     for kind, item, label, split, where in rows:
         if kind == "image":
             try:
@@ -115,6 +120,7 @@ def read_data(
         labels.append(label)
         keys.append(key)
         splits.append(split)
+        wheres.append(where)
     if not for_training:
         if not items:
             raise DataError(f"{p}: no usable examples found")
@@ -122,7 +128,7 @@ def read_data(
         y = np.array([classes.index(lab) for lab in labels], dtype=np.int64)
         split = np.full(len(items), "test")
         return LabeledData(modality, items, y, classes, keys, split, str(p), skipped, True)
-    return _assemble(p, modality, items, labels, keys, splits, skipped, val, test, seed)
+    return _assemble(p, modality, items, labels, keys, splits, skipped, val, test, seed, wheres)
 
 
 def from_items(
@@ -151,8 +157,12 @@ def from_items(
             else "text"
         )
     skipped: list[Skipped] = []
-    kept, kept_labels, keys = [], [], []
-    for i, (x, lab) in enumerate(zip(items, labels, strict=True)):
+    kept, kept_labels, keys, wheres = [], [], [], []
+    for i, (x, raw_label) in enumerate(zip(items, labels, strict=True)):
+        lab, why = _label(raw_label)
+        if lab is None:
+            skipped.append(Skipped(f"{source}: item {i}", why))
+            continue
         if modality == "image":
             try:
                 keys.append(_check_image(Path(x)))
@@ -167,13 +177,42 @@ def from_items(
                 )
             keys.append(text_key(x))
             kept.append(x)
-        kept_labels.append(str(lab))
+        kept_labels.append(lab)
+        wheres.append(f"{source}: item {i}")
     return _assemble(
-        Path(source), modality, kept, kept_labels, keys, [None] * len(kept), skipped, val, 0.0, seed
+        Path(source),
+        modality,
+        kept,
+        kept_labels,
+        keys,
+        [None] * len(kept),
+        skipped,
+        val,
+        0.0,
+        seed,
+        wheres,
+        check_splits=False,
     )
 
 
-def _assemble(p, modality, items, labels, keys, splits, skipped, val, test, seed) -> LabeledData:
+def _label(value: object) -> tuple[str | None, str]:
+    """``(class name, "")``, or ``(None, why it is no label)``."""
+    try:
+        label = normalize_label(value)
+    except TypeError as exc:
+        return None, str(exc)
+    return label, "" if label is not None else f"missing label ({value!r})"
+
+
+def _assemble(
+    p, modality, items, labels, keys, splits, skipped, val, test, seed, wheres, check_splits=True
+) -> LabeledData:
+    groups = keys if modality == "image" else [text_content_key(x) for x in items]
+    keep, duplicates = dedupe(groups, labels, splits, wheres)
+    if len(keep) < len(items):
+        items, labels, keys, splits = (
+            [seq[i] for i in keep] for seq in (items, labels, keys, splits)
+        )
     if not items:
         raise DataError(
             f"{p}: no usable examples found" + (f" ({len(skipped)} skipped)" if skipped else "")
@@ -202,15 +241,42 @@ def _assemble(p, modality, items, labels, keys, splits, skipped, val, test, seed
         split = split.astype(str)
     else:
         split = stratified_split(y, val=val, test=test, seed=seed)
+    if check_splits:
+        _check_not_empty(p, split, split_given, val, test, counts)
     return LabeledData(
-        modality, items, y, classes, keys, split, str(p), skipped, split_given, val_given
+        modality,
+        items,
+        y,
+        classes,
+        keys,
+        split,
+        str(p),
+        skipped,
+        split_given,
+        val_given,
+        duplicates,
     )
 
 
+def _check_not_empty(p, split, split_given, val, test, counts) -> None:
+    """A requested validation or test split that came out empty stops the read."""
+    few = f"examples per class: {dict(sorted(counts.items()))}"
+    if test > 0 and not split_given and not (split == "test").any():
+        raise DataError(
+            f"{p}: too few examples for a test split ({few}); use --test 0 (no test "
+            "split), add data (3 or more per class), or give a test split (a test/ "
+            "folder, or a 'split' column)"
+        )
+    if val > 0 and not (split == "val").any():
+        raise DataError(
+            f"{p}: too few training examples for a validation split ({few}); use --val 0 "
+            "(no validation split), add data (3 or more per class), or give one (a val/ "
+            "folder, or 'val' in a 'split' column)"
+        )
+
+
 def _read_folder(root: Path) -> tuple[list[tuple], list[Skipped]]:
-    subdirs = {
-        d.name.lower(): d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
-    }
+    subdirs = {d.name.lower(): d for d in root.iterdir() if d.is_dir() and not is_hidden(d.name)}
     split_dirs = {_SPLIT_ALIASES[n]: d for n, d in subdirs.items() if n in _SPLIT_ALIASES}
     if "train" in split_dirs:
         rows: list[tuple] = []
@@ -227,19 +293,20 @@ def _read_folder(root: Path) -> tuple[list[tuple], list[Skipped]]:
 def _read_class_folders(root: Path, split: str | None) -> tuple[list[tuple], list[Skipped]]:
     rows: list[tuple] = []
     skipped: list[Skipped] = []
-    class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not is_hidden(d.name))
     if not class_dirs:
         raise DataError(f"{root}: expected one subfolder per class, found none")
     for d in class_dirs:
         for f in sorted(d.rglob("*")):
-            if f.is_dir() or f.name.startswith("."):
+            if hidden_part(f, d) or f.is_dir():
                 continue
             if f.suffix.lower() not in IMAGE_EXTENSIONS:
                 skipped.append(
                     Skipped(str(f), f"not an image file extension ({f.suffix or 'none'})")
                 )
                 continue
-            rows.append(("image", str(f.resolve()), d.name, split, str(f)))
+            label = normalize_label(d.name) or d.name
+            rows.append(("image", str(f.resolve()), label, split, str(f)))
     return rows, skipped
 
 
@@ -265,13 +332,32 @@ def _table_rows(p: Path) -> list[tuple[int, dict]]:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{p}:{n}: invalid JSON ({exc.msg})") from exc
+            except (ValueError, RecursionError) as exc:  # a huge number, deep nesting
+                raise DataError(f"{p}:{n}: unreadable JSON ({exc})") from exc
             if not isinstance(obj, dict):
-                raise DataError(f"{p}:{n}: expected a JSON object per line")
+                raise DataError(
+                    f"{p}:{n}: expected one JSON object per line (JSON Lines), "
+                    f"found {type(obj).__name__}"
+                )
             out.append((n, obj))
         return out
     delimiter = "\t" if p.suffix.lower() == ".tsv" else ","
+    _allow_fields_of(len(text))
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    return [(reader.line_num, row) for row in reader]
+    rows: list[tuple[int, dict]] = []
+    try:
+        for row in reader:
+            rows.append((reader.line_num, row))
+    except csv.Error as exc:
+        raise DataError(f"{p}:{reader.line_num}: unreadable CSV ({exc})") from exc
+    return rows
+
+
+def _allow_fields_of(n: int) -> None:
+    """Let the csv module read a field of ``n`` characters (its default limit is 128 KiB)."""
+    limit = min(max(n + 1, csv.field_size_limit()), sys.maxsize, 2**31 - 1)
+    if limit > csv.field_size_limit():
+        csv.field_size_limit(limit)
 
 
 def _read_table(
@@ -298,13 +384,12 @@ def _read_table(
     skipped: list[Skipped] = []
     for line, rec in records:
         where = f"{p}:{line}"
-        label = rec.get(label_column)
-        label = "" if label is None else str(label).strip()
-        split = _SPLIT_ALIASES.get(str(rec.get("split") or "").strip().lower())
+        label, why = _label(rec.get(label_column))
+        split = _split_of(rec.get("split"), where)
         value = rec.get(path_column or text_column)
         value = "" if value is None else str(value)
-        if not label:
-            skipped.append(Skipped(where, "empty label"))
+        if label is None:
+            skipped.append(Skipped(where, why))
             continue
         if not value.strip():
             skipped.append(Skipped(where, f"empty {path_column or text_column}"))
@@ -312,10 +397,29 @@ def _read_table(
         if path_column:
             f = Path(value)
             f = f if f.is_absolute() else (p.parent / f)
-            if not f.is_file():
+            try:
+                found = f.is_file()
+                resolved = str(f.resolve()) if found else ""
+            except (OSError, ValueError) as exc:  # a name too long, a NUL byte
+                skipped.append(Skipped(where, f"bad image path: {exc}"))
+                continue
+            if not found:
                 skipped.append(Skipped(where, f"image file not found: {f}"))
                 continue
-            rows.append(("image", str(f.resolve()), label, split, where))
+            rows.append(("image", resolved, label, split, where))
         else:
             rows.append(("text", value, label, split, where))
     return rows, skipped
+
+
+def _split_of(value: object, where: str) -> str | None:
+    """The split a table row names (``None``: not given), or a :class:`DataError`."""
+    name = "" if value is None else str(value).strip().lower()
+    if not name or name in ("nan", "none", "null"):
+        return None
+    if name not in _SPLIT_ALIASES:
+        raise DataError(
+            f"{where}: unknown split {value!r} in the 'split' column; "
+            "use train, val or test (or leave it empty)"
+        )
+    return _SPLIT_ALIASES[name]

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from headstart._errors import UserError
 from headstart.zoo._backbone import Backbone
 from headstart.zoo._spec import (
     BackboneSpec,
@@ -28,11 +29,11 @@ _ALIASES: dict[str, str] = {}
 _BUILDERS: dict[str, Callable[[BackboneSpec, bool], Backbone]] = {}
 
 
-class UnknownModelError(ValueError):
+class UnknownModelError(UserError, ValueError):
     """No backbone of that name; the message lists close matches and the offline zoo."""
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(UserError, RuntimeError):
     """The weights of a known backbone cannot be reached (no network, missing package)."""
 
 
