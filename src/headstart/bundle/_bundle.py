@@ -26,6 +26,7 @@ import torch
 from headstart import __version__
 from headstart._io import atomic_dir, atomic_write_json, check_out
 from headstart.bundle._skeleton import save_assets, skeleton
+from headstart.bundle._validate import read_config
 from headstart.surgery._model import TransferModel, make_head
 from headstart.train._loop import predict_logits
 from headstart.zoo._spec import BackboneSpec
@@ -147,6 +148,7 @@ def load_bundle(path: str | os.PathLike[str]) -> Predictor:
     cfg_path = folder / CONFIG_NAME
     if not cfg_path.is_file():
         raise FileNotFoundError(f"{folder}: not a headstart bundle (no {CONFIG_NAME})")
+    read_config(cfg_path)  # a damaged or hand-edited config: BundleError naming file and key
     config = json.loads(cfg_path.read_text(encoding="utf-8"))
     if config.get("format") != BUNDLE_FORMAT:
         raise ValueError(f"{cfg_path}: unsupported bundle format {config.get('format')!r}")
