@@ -81,7 +81,7 @@ def test_same_bytes_under_another_path_reuse_the_cache(
         dest = copies / ("x" if n < 2 else "y") / f"renamed_{n}.png"
         shutil.copy(data.items[i], dest)
         picked[str(dest.resolve())] = i
-    moved = headstart.read_data(copies)
+    moved = headstart.read_data(copies, val=0.0, test=0.0)  # 2 per class: no held-out splits
     feats = store.features(cnn, moved.items, moved.keys, "image")
     assert store.forward_passes == 36
     for row, item in zip(feats, moved.items, strict=True):

@@ -1,6 +1,7 @@
 """Content-addressed feature store."""
 
 from headstart.cache._store import (
+    CacheWarning,
     FeatureStore,
     default_cache_dir,
     extract,
@@ -8,4 +9,11 @@ from headstart.cache._store import (
     state_digest,
 )
 
-__all__ = ["FeatureStore", "default_cache_dir", "extract", "fingerprint", "state_digest"]
+__all__ = [
+    "CacheWarning",
+    "FeatureStore",
+    "default_cache_dir",
+    "extract",
+    "fingerprint",
+    "state_digest",
+]

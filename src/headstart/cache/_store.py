@@ -6,18 +6,24 @@ hub-downloaded model gets its own entry), its preprocessing and its cut point. W
 fingerprint, each input is keyed by the hash of its bytes, so the same image reached by
 another path, or a later dataset that shares examples, costs no forward pass.
 
-Layout: ``ROOT/<fp[:2]>/<fp>/meta.json`` plus ``shard-*.npz`` files (``keys``,
-``features``). Shards are written to a temporary file and renamed, so a run killed midway
-leaves whole shards only.
+Layout: ``ROOT/<fp[:2]>/<fp>/meta.json`` plus ``shard-<time>-<pid>-<sha256>.npz`` files
+(``keys``, ``features``). Shards are written to a temporary file and renamed, so a run
+killed midway leaves whole shards only. The name carries the SHA-256 of the file's bytes,
+verified on every read: a corrupt shard is reported (a :class:`CacheWarning`), deleted and
+its features recomputed; a shard of another version (no checksum in its name) or of
+another width is deleted and recomputed too. A damaged cache never fails a run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,6 +36,11 @@ from headstart.data._loader import iter_batches
 from headstart.zoo._backbone import Backbone
 
 FORMAT_VERSION = 1
+_DIGEST_CHARS = 40  # of the shard's SHA-256, in its name
+
+
+class CacheWarning(UserWarning):
+    """A feature-cache shard was damaged or stale: deleted, its features recomputed."""
 
 
 def default_cache_dir() -> Path:
@@ -84,13 +95,44 @@ class FeatureStore:
         if not d.is_dir():
             return out
         for shard in sorted(d.glob("shard-*.npz")):
-            try:
-                with np.load(shard, allow_pickle=False) as z:
-                    for k, f in zip(z["keys"].tolist(), z["features"], strict=True):
-                        out[k] = f
-            except Exception:
-                continue
+            out.update(self._read_shard(shard, backbone.feature_dim))
         return out
+
+    @staticmethod
+    def _read_shard(shard: Path, width: int) -> dict[str, np.ndarray]:
+        """The shard's features by key, or nothing (and the shard deleted) when it is corrupt,
+        of another version or of another width."""
+        parts = shard.stem.split("-")
+        problem = ""
+        if len(parts) != 4 or len(parts[3]) != _DIGEST_CHARS:
+            problem = "written by another headstart version"
+        else:
+            try:
+                raw = shard.read_bytes()
+            except OSError:  # deleted meanwhile by another run: nothing to read
+                return {}
+            if hashlib.sha256(raw).hexdigest()[:_DIGEST_CHARS] != parts[3]:
+                problem = "corrupt (checksum mismatch)"
+            else:
+                try:
+                    with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+                        keys, feats = z["keys"].tolist(), z["features"]
+                except Exception as exc:  # a checksummed shard that numpy cannot read
+                    problem = f"unreadable ({exc})"
+                else:
+                    if feats.ndim != 2 or feats.shape[1] != width or len(keys) != len(feats):
+                        problem = f"of another shape ({feats.shape}, features are {width} wide)"
+                    else:
+                        return dict(zip(keys, feats, strict=True))
+        if problem.startswith(("corrupt", "unreadable")):
+            warnings.warn(
+                f"{shard}: feature-cache shard {problem}; deleted, to be recomputed",
+                CacheWarning,
+                stacklevel=4,
+            )
+        with contextlib.suppress(OSError):  # already gone, or a read-only cache
+            shard.unlink()
+        return {}
 
     def _write_shard(self, d: Path, desc: dict, keys: list[str], feats: np.ndarray) -> None:
         d.mkdir(parents=True, exist_ok=True)
@@ -101,7 +143,8 @@ class FeatureStore:
         os.close(fd)
         try:
             np.savez(tmp, keys=np.array(keys), features=feats.astype(np.float32))
-            os.replace(tmp, d / f"shard-{time.time_ns():x}-{os.getpid()}.npz")
+            digest = hashlib.sha256(Path(tmp).read_bytes()).hexdigest()[:_DIGEST_CHARS]
+            os.replace(tmp, d / f"shard-{time.time_ns():x}-{os.getpid()}-{digest}.npz")
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
