@@ -1,9 +1,16 @@
 """``MODEL_CARD.md``: what a trained bundle is for, what it was trained on, how well it
-does (with 95% intervals), what it cannot do, and how to load it."""
+does (with 95% intervals), what it cannot do, and how to load it.
+
+Everything that comes from the user (class names, paths, model names, the command) is
+escaped: :func:`md_text` for prose and table cells, :func:`md_code` for code spans and
+:func:`md_fence` for code blocks, so a class named ``<script>`` or ``a|b`` is shown as
+written and never becomes HTML, a link or a broken table."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -38,13 +45,38 @@ def accuracy_interval(report: Mapping[str, Any]) -> tuple[int, int, float, float
     lo, hi = wilson_interval(correct, n)
     return correct, n, lo, hi
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def md_text(value: Any) -> str:
+    """``value`` as literal Markdown text: one line, HTML characters as entities, Markdown
+    punctuation backslash-escaped."""
+    one_line = " ".join(str(value).split())
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=False))
+
+
+def md_code(value: Any) -> str:
+    """``value`` as an inline code span, on one line, whatever backticks it holds."""
+    text = " ".join(str(value).split())
+    ticks = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def md_fence(value: Any, info: str = "") -> list[str]:
+    """``value`` as a fenced code block, fenced by more backticks than it holds."""
+    text = str(value)
+    ticks = "`" * max(3, max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
+    return [ticks + info, text, ticks]
+
+
 
 def _pct(v: float) -> str:
     return f"{100 * v:.1f}%"
 
 
 def _md_table(headers: list[str], rows: list[list[Any]]) -> list[str]:
-    cells = [[str(c).replace("|", "\\|") for c in row] for row in rows]
+    cells = [[md_text(c) for c in row] for row in rows]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     return lines + ["| " + " | ".join(row) + " |" for row in cells]
 
@@ -54,9 +86,10 @@ def _stages(schedule: Mapping[str, Any] | None) -> list[str]:
         return ["- no staged schedule (a baseline trained in one go)"]
     lines = []
     for s in schedule["stages"]:
-        what = ", ".join(s["trainable"]) if s["trainable"] else "none (backbone frozen)"
+        trained = ", ".join(map(md_text, s["trainable"]))
+        what = trained or "none (backbone frozen)"
         lines.append(
-            f"- stage `{s['name']}`: backbone blocks trained: {what}; head learning rate "
+            f"- stage {md_code(s['name'])}: backbone blocks trained: {what}; head learning rate "
             f"{s['lr']:g}, at most {s['max_epochs']} epochs"
         )
     return lines
@@ -81,14 +114,14 @@ def render_model_card(metrics: Mapping[str, Any], bundle: Mapping[str, Any] | No
         "## Intended use",
         "",
         f"Sorts {modality}s into one of these {len(classes)} classes: "
-        + ", ".join(f"`{c}`" for c in classes)
+        + ", ".join(md_code(c) for c in classes)
         + ". It is meant for inputs like its training data (below); check it on your own "
         "labelled examples before relying on it, and keep a person in the loop for decisions "
         "that matter.",
         "",
         "## Data",
         "",
-        f"- source: `{source}`",
+        f"- source: {md_code(source)}",
         "- examples per split: " + ", ".join(f"{s} {sum(counts[s].values())}" for s in splits),
         "",
         *_md_table(
@@ -99,12 +132,12 @@ def render_model_card(metrics: Mapping[str, Any], bundle: Mapping[str, Any] | No
         "",
         "## Model",
         "",
-        f"- source model: `{metrics['model']}`",
-        f"- source weights: {metrics.get('weights', 'unknown')}",
-        f"- licence of the source model: {source_licence(str(metrics['model']))}",
-        f"- cut point (reused up to this block): `{metrics.get('layer')}`",
+        f"- source model: {md_code(metrics['model'])}",
+        f"- source weights: {md_text(metrics.get('weights', 'unknown'))}",
+        f"- licence of the source model: {md_text(source_licence(str(metrics['model'])))}",
+        f"- cut point (reused up to this block): {md_code(metrics.get('layer'))}",
         f"- feature dimension: {metrics.get('feature_dim')}",
-        f"- strategy: `{metrics['strategy']}`",
+        f"- strategy: {md_code(metrics['strategy'])}",
         *_stages(metrics.get("schedule")),
         "",
         "## Metrics (test split)",
@@ -137,17 +170,17 @@ def render_model_card(metrics: Mapping[str, Any], bundle: Mapping[str, Any] | No
         "",
     ]
     if metrics.get("command"):
-        lines += ["Reproduce the training run:", "", "```sh", str(metrics["command"]), "```", ""]
+        lines += ["Reproduce the training run:", "", *md_fence(metrics["command"], "sh"), ""]
     return "\n".join(lines)
 
 
 def _origin(metrics: Mapping[str, Any]) -> str:
     strategy, model = metrics["strategy"], metrics["model"]
     if strategy in TRANSFER:
-        return f"transfer from `{model}` (strategy `{strategy}`)"
+        return f"transfer from {md_code(model)} (strategy {md_code(strategy)})"
     if strategy == "scratch":
-        return f"the architecture of `{model}` trained from scratch (no pre-trained weights)"
-    return f"a baseline without pre-training: {model} (strategy `{strategy}`)"
+        return f"the architecture of {md_code(model)} trained from scratch (no pre-trained weights)"
+    return f"a baseline without pre-training: {md_text(model)} (strategy {md_code(strategy)})"
 
 
 def _class_row(name: str, r: Mapping[str, Any]) -> list[Any]:
@@ -169,12 +202,12 @@ def _limitations(
             f"{width:.0f} percentage points wide{small}."
         )
     out += [
-        f"- It learned only from the data in `{source}`; inputs that look different "
+        f"- It learned only from the data in {md_code(source)}; inputs that look different "
         "(other cameras, lighting, writing style, language, time period) may be classified "
         "worse than the test numbers suggest.",
-        f"- It knows only these classes: {', '.join(classes)}. An input that belongs to none "
-        "of them (out of distribution) still gets one of these labels, often with high "
-        "confidence.",
+        f"- It knows only these classes: {', '.join(map(md_text, classes))}. An input that "
+        "belongs to none of them (out of distribution) still gets one of these labels, "
+        "often with high confidence.",
     ]
     if metrics["strategy"] in TRANSFER:
         out.append("- Biases of the source model's pre-training data carry over into this model.")
