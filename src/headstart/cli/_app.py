@@ -319,11 +319,17 @@ def shift(
 
 
 def _expand_inputs(inputs: list[str], modality: str, text_column: str) -> list[str]:
+    from headstart.data._clean import hidden_part
+
     items: list[str] = []
     for x in inputs:
         p = Path(x)
         if modality == "image" and p.is_dir():
-            items += sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS)
+            items += sorted(
+                str(f)
+                for f in p.rglob("*")
+                if f.suffix.lower() in IMAGE_EXTENSIONS and not hidden_part(f, p) and f.is_file()
+            )
         elif modality == "text" and p.suffix.lower() in (".csv", ".tsv", ".jsonl") and p.is_file():
             from headstart.data._readers import _table_rows
 
@@ -350,9 +356,16 @@ def predict(
 ) -> None:
     """Print the predicted label and its probability for each input (offline)."""
     from headstart.bundle._runtime import load_predictor
+    from headstart.data import readable_images
 
     predictor = load_predictor(bundle, runtime)
     items = _expand_inputs(inputs, predictor.modality, text_column)
+    skipped = []
+    if predictor.modality == "image":  # as fit does: skip unreadable images, and list them
+        items, skipped = readable_images(items)
+    _list_skipped(skipped)
+    if not items:
+        raise typer.BadParameter(f"no readable input among {len(skipped)} given")
     proba = predictor.predict_proba(items)
     rows = [
         {"input": item, "label": predictor.classes[int(p.argmax())], "probability": float(p.max())}
@@ -385,6 +398,7 @@ def evaluate(
     if as_json:
         print(json.dumps(report, indent=2))
         return
+    _list_skipped(report["skipped"])
     out.print(
         f"accuracy [bold]{report['accuracy']:.3f}[/], macro-F1 {report['macro_f1']:.3f} "
         f"on {report['n']} examples"
@@ -431,19 +445,53 @@ def demo(
     out.print(f"reports: {summary['runs']['extract']['out']}/report.html (and scratch's)")
 
 
-def main() -> None:
-    """Entry point: known errors print one clear line, not a traceback."""
-    from headstart.data import DataError
-    from headstart.zoo import UnknownModelError, WeightsUnavailableError
+def _list_skipped(skipped: list) -> None:
+    """Each skipped input on stderr, one line each (stdout stays the result, e.g. JSON)."""
+    from rich.markup import escape
 
+    err = Console(stderr=True)
+    for s in skipped:
+        where, reason = (s["where"], s["reason"]) if isinstance(s, dict) else (s.where, s.reason)
+        err.print(f"[yellow]skipped[/] {escape(str(where))}: {escape(str(reason))}")
+    if skipped:
+        err.print(f"[yellow]{len(skipped)} input(s) skipped[/]")
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return "; ".join(lines) or type(exc).__name__
+
+
+def main() -> None:
+    """Entry point. An error the user can fix (bad data, option, file, bundle) prints one
+    line naming the file or option and exits 2; anything else is a bug: its traceback,
+    a line asking for a report, exit 1. ``HEADSTART_DEBUG=1`` shows every traceback."""
+    import os
+    import traceback
+
+    from rich.markup import escape
+
+    from headstart._errors import UserError
+
+    err = Console(stderr=True)
+    debug = os.environ.get("HEADSTART_DEBUG", "") not in ("", "0")
     try:
         app()
-    except (
-        DataError,
-        UnknownModelError,
-        WeightsUnavailableError,
-        FileNotFoundError,
-        ValueError,
-    ) as exc:
-        Console(stderr=True).print(f"[red]error:[/] {exc}", highlight=False)
+    except KeyboardInterrupt:
+        err.print("[red]interrupted[/]")
+        sys.exit(130)
+    except (UserError, ValueError, OSError) as exc:  # bad input, or the file system said no
+        if debug:
+            raise
+        err.print(f"[red]error:[/] {escape(_one_line(exc))}", highlight=False)
         sys.exit(2)
+    except Exception:
+        if debug:
+            raise
+        traceback.print_exc()
+        err.print(
+            f"[red]headstart {headstart.__version__} hit an unexpected error: a bug.[/] Please "
+            "report it, with the command you ran and the traceback above.",
+            highlight=False,
+        )
+        sys.exit(1)

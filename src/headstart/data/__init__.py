@@ -2,7 +2,14 @@
 
 from headstart.data._dataset import SPLITS, DataError, LabeledData, Skipped, stratified_split
 from headstart.data._loader import iter_batches, load_items
-from headstart.data._readers import IMAGE_EXTENSIONS, from_items, load_image, read_data, text_key
+from headstart.data._readers import (
+    IMAGE_EXTENSIONS,
+    from_items,
+    load_image,
+    read_data,
+    readable_images,
+    text_key,
+)
 from headstart.data._transforms import NO_AUGMENT, Augment, image_transform, to_rgb
 
 __all__ = [
@@ -19,6 +26,7 @@ __all__ = [
     "load_image",
     "load_items",
     "read_data",
+    "readable_images",
     "stratified_split",
     "text_key",
     "to_rgb",

@@ -24,6 +24,7 @@ import io
 import json
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +72,21 @@ def _check_image(path: Path) -> str:
             raise ValueError("empty image")
         to_rgb(ImageOps.exif_transpose(img))  # decodes fully, as training will
     return hashlib.sha1(raw).hexdigest()
+
+
+def readable_images(paths: Sequence[str]) -> tuple[list[str], list[Skipped]]:
+    """The paths that decode as images, and the others as :class:`Skipped` with the reason
+    (what ``fit`` skips; ``predict`` and ``evaluate`` skip the same)."""
+    ok: list[str] = []
+    skipped: list[Skipped] = []
+    for path in paths:
+        try:
+            _check_image(Path(path))
+        except Exception as exc:  # anything PIL or the file system raises: a bad input
+            skipped.append(Skipped(str(path), f"unreadable image: {exc}"))
+        else:
+            ok.append(path)
+    return ok, skipped
 
 
 def text_key(text: str) -> str:
