@@ -452,7 +452,7 @@ def _list_skipped(skipped: list) -> None:
     err = Console(stderr=True)
     for s in skipped:
         where, reason = (s["where"], s["reason"]) if isinstance(s, dict) else (s.where, s.reason)
-        err.print(f"[yellow]skipped[/] {escape(str(where))}: {escape(str(reason))}")
+        err.print(f"[yellow]skipped[/] {escape(str(where))}: {escape(str(reason))}", soft_wrap=True)
     if skipped:
         err.print(f"[yellow]{len(skipped)} input(s) skipped[/]")
 
@@ -483,7 +483,7 @@ def main() -> None:
     except (UserError, ValueError, OSError) as exc:  # bad input, or the file system said no
         if debug:
             raise
-        err.print(f"[red]error:[/] {escape(_one_line(exc))}", highlight=False)
+        err.print(f"[red]error:[/] {escape(_one_line(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except Exception:
         if debug:

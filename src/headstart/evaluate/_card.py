@@ -56,8 +56,11 @@ def md_text(value: Any) -> str:
 
 
 def md_code(value: Any) -> str:
-    """``value`` as an inline code span, on one line, whatever backticks it holds."""
+    """``value`` as an inline code span, on one line, whatever backticks it holds; as
+    :func:`md_text` when it holds ``<``, ``>`` or ``&`` (no raw HTML, whatever renders it)."""
     text = " ".join(str(value).split())
+    if any(ch in text for ch in "<>&"):
+        return md_text(text)
     ticks = "`" * (max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{ticks}{pad}{text}{pad}{ticks}"
