@@ -10,6 +10,7 @@ tensors in ``model.safetensors`` (their shapes only: the header is read, not the
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 from pathlib import Path
@@ -70,7 +71,10 @@ def validate_config(config: Any, cfg_path: Path, weights: Path | None = None) ->
     n_out = _check_head(config["head"], config.get("feature_dim"), bad)
     if n_out is not None and n_out != len(classes):
         raise bad("classes", f"{len(classes)} names, but the head has {n_out} outputs")
-    _check_weights(weights or cfg_path.parent / "model.safetensors", len(classes), where)
+    weights = weights or cfg_path.parent / "model.safetensors"
+    shapes = _weight_shapes(weights)
+    _check_head_weights(shapes, config["head"], len(classes), weights, where)
+    _check_backbone_weights(spec, config["layer"], cfg_path.parent / "assets", shapes, weights, bad)
 
 
 def _kind(value: Any) -> str:
@@ -166,26 +170,75 @@ def _check_head(h: Any, feature_dim: Any, bad: Any) -> int | None:
     return h.get("n_classes")
 
 
-def _check_weights(path: Path, n_classes: int, where: str) -> None:
-    """The head's last layer in the weights file has ``n_classes`` outputs."""
+def _weight_shapes(path: Path) -> dict[str, list[int]]:
+    """The shape of every tensor in a safetensors file (its header only)."""
     if not path.is_file():
         raise BundleError(f"{path}: missing (the bundle's weights)")
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
-            shapes = {k: f.get_slice(k).get_shape() for k in f.keys()}  # noqa: SIM118
+            return {k: list(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
     except Exception as exc:  # a damaged header: safetensors raises its own error type
-        raise BundleError(f"{path}: not a readable safetensors file ({exc})") from exc
-    linears = [(k, s) for k, s in shapes.items() if k.startswith("head.") and len(s) == 2]
+        raise BundleError(f"{path}: not a readable safetensors file ({_line(exc)})") from exc
+
+
+def _line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _check_backbone_weights(
+    spec: BackboneSpec, layer: str, assets: Path, shapes: dict, path: Path, bad: Any
+) -> None:
+    """The backbone the config describes can be rebuilt, and its tensors have the shapes
+    of those of the same name in the weights file. The architecture is built on the
+    ``meta`` device (no memory, no data); a builder that needs real tensors gets a CPU
+    build instead."""
+    import torch
+
+    from headstart.bundle._skeleton import skeleton
+
+    try:
+        with torch.device("meta"):
+            backbone = skeleton(spec, layer, assets)
+    except Exception:  # some builders compute on real tensors: build it for real
+        try:
+            backbone = skeleton(spec, layer, assets)
+        except Exception as exc:  # whatever the edited description made the builder do
+            raise bad("backbone", f"cannot rebuild {spec.name} from it ({_line(exc)})") from exc
+    for name, t in backbone.state_dict().items():
+        key = f"backbone.{name}"
+        if key in shapes and list(t.shape) != shapes[key]:
+            raise bad(
+                "backbone",
+                f"describes {key} as {list(t.shape)}, but it is {shapes[key]} in {path.name}",
+            )
+
+
+def _check_head_weights(shapes: dict, h: dict, n_classes: int, path: Path, where: str) -> None:
+    """The head's last layer in the weights file has ``n_classes`` outputs; a plain head's
+    layers (``in_dim``, ``hidden``, ``n_classes``) have the widths of those in the file."""
+    linears = sorted(
+        ((k, s) for k, s in shapes.items() if k.startswith("head.") and len(s) == 2),
+        key=lambda ks: _index(ks[0]),
+    )
     if not linears:
         return
-    key, shape = max(linears, key=lambda ks: _index(ks[0]))
+    key, shape = linears[-1]
     if shape[0] != n_classes:
         raise BundleError(
             f"{where}: key 'classes': {n_classes} names, but the head in {path.name} "
             f"({key}) has {shape[0]} outputs"
         )
+    if "type" not in h:
+        widths = [h["in_dim"], *h["hidden"], h["n_classes"]]
+        described = [[o, i] for i, o in itertools.pairwise(widths)]
+        held = [list(s) for _, s in linears]
+        if described != held:
+            raise BundleError(
+                f"{where}: key 'head': describes layers of shape {described}, but "
+                f"{path.name} holds {held}"
+            )
 
 
 def _index(key: str) -> tuple[int, ...]:
