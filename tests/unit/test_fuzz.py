@@ -75,6 +75,16 @@ def _check(data: LabeledData) -> None:
             assert owner.setdefault(k, s) == s
 
 
+def _read_or_data_error(path: Path) -> None:
+    """Reading ``path`` gives a valid dataset, or a DataError naming the file."""
+    try:
+        data = headstart.read_data(path)
+    except DataError as exc:
+        assert str(path) in str(exc)
+        return
+    _check(data)
+
+
 # -- the label normaliser, the splitter, dedupe --------------------------------------------
 
 
@@ -186,12 +196,7 @@ def test_random_csv_tables(rows: list[tuple[str, str, str]], suffix: str, with_s
             w = csv.writer(f, delimiter="\t" if suffix == ".tsv" else ",")
             w.writerow(["text", "label", "split"] if with_split else ["text", "label"])
             w.writerows([r if with_split else r[:2] for r in rows])
-        try:
-            data = headstart.read_data(path)
-        except DataError as exc:
-            assert str(path) in str(exc)
-            return
-        _check(data)
+        _read_or_data_error(path)
 
 
 @FUZZ
@@ -204,12 +209,7 @@ def test_random_jsonl_tables(records: list[dict]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "t.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-        try:
-            data = headstart.read_data(path)
-        except DataError as exc:
-            assert str(path) in str(exc)
-            return
-        _check(data)
+        _read_or_data_error(path)
 
 
 @FUZZ
@@ -218,12 +218,7 @@ def test_random_bytes_as_tables(raw: bytes, suffix: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"t{suffix}"
         path.write_bytes(b"text,label\n" + raw if suffix == ".csv" else raw)
-        try:
-            data = headstart.read_data(path)
-        except DataError as exc:
-            assert str(path) in str(exc)
-            return
-        _check(data)
+        _read_or_data_error(path)
 
 
 # -- the bundle loader ---------------------------------------------------------------------
