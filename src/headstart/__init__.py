@@ -9,13 +9,12 @@ Reuse a pre-trained image or text model for a new task, offline, on a CPU::
 Which source model and layer to start from: ``headstart.rank("my_images/")``.
 """
 
-__version__ = "0.1.0"
-
 from headstart._fit import STRATEGIES, FitOptions, FitResult, fit
+from headstart._version import __version__
 from headstart.bundle import Predictor, load_bundle
 from headstart.cache import FeatureStore
+from headstart.compare import CompareResult, compare
 from headstart.data import Augment, DataError, LabeledData, read_data
-from headstart.evaluate._compare import CompareResult, compare
 from headstart.select import Ranking, domain_shift, rank
 from headstart.zoo import (
     BackboneSpec,

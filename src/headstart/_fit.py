@@ -1,13 +1,10 @@
-"""``headstart.fit``: one call from a dataset to an evaluated, saved transfer model.
+"""``headstart.fit``: one call from a dataset to an evaluated, saved model.
 
-Three strategies share one data split and one evaluation:
-
-* ``extract``: run the frozen backbone once (features cached on disk), fit a new head
-  (logistic regression or a small MLP) on the features;
-* ``finetune``: the head to convergence on cached features, then the top blocks unfrozen
-  at a lower, layer-wise decaying learning rate, with augmentation; BatchNorm stays in
-  inference mode throughout;
-* ``scratch``: the same architecture randomly initialised and trained fully (the baseline).
+The work is done by a registered method (``headstart methods``; ``extract`` by default,
+``finetune``, ``scratch``, ``bitfit``, the baselines ``tfidf``, ``pixels``, ``small_cnn``):
+:func:`fit` reads and splits the data, checks ``out`` before any work, hands a
+:class:`~headstart.methods.FitContext` to the method, scores every split, and writes the
+bundle and its reports atomically.
 
 ``model="auto"`` first ranks every offline model of the data's modality, and a few cut
 layers of each, by k-NN leave-one-out accuracy on the training split
@@ -20,17 +17,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import platform
+import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
-from headstart import __version__
 from headstart._io import (
     atomic_dir,
     atomic_write_json,
@@ -38,79 +35,31 @@ from headstart._io import (
     check_out,
     clean_stale_temps,
 )
+from headstart._options import FitOptions, method_config, options_dict, unused_options
 from headstart._progress import say
 from headstart._reproduce import reproduce_command
+from headstart._version import __version__
 from headstart.bundle._bundle import Predictor, write_bundle_into
 from headstart.cache._store import FeatureStore
 from headstart.data._dataset import SPLITS, DataError, LabeledData
 from headstart.data._readers import read_data
-from headstart.data._transforms import Augment
 from headstart.evaluate._metrics import classification_report
+from headstart.methods import FitContext, get_method, list_methods
 from headstart.select._rank import OFFLINE, Ranking, rank
-from headstart.surgery._model import TransferModel, make_head
-from headstart.train._heads import fit_head_on_features
-from headstart.train._loop import predict_logits, run_stage
-from headstart.train._schedule import (
-    Schedule,
-    feature_head_schedule,
-    finetune_schedule,
-    scratch_schedule,
-)
-from headstart.zoo._backbone import Backbone
+from headstart.train._loop import predict_logits
 from headstart.zoo._entries import DEFAULT_MODELS
-from headstart.zoo._image import ImageBackbone
-from headstart.zoo._registry import create_backbone, get_spec
+from headstart.zoo._registry import get_spec
 from headstart.zoo._spec import BackboneSpec, ImagePreprocess
-from headstart.zoo._text import TransformerTextBackbone
 
-Strategy = Literal["extract", "finetune", "scratch"]
-STRATEGIES: tuple[str, ...] = ("extract", "finetune", "scratch")
+STRATEGIES: tuple[str, ...] = tuple(m.name for m in list_methods())
 AUTO_RANK_ITEMS = 500  # model="auto" ranks on at most this many training examples
-
-
-@dataclass(frozen=True)
-class FitOptions:
-    """Every knob of :func:`fit`, with the defaults a careful practitioner would pick."""
-
-    model: str | None = None  # None: the default for the modality; "auto": rank, then pick
-    strategy: Strategy = "extract"
-    layer: str | None = None  # cut point: reuse the network up to this block
-    weights: str | None = None  # local weights file instead of the registered source
-    head: Literal["logreg", "mlp"] = "logreg"  # extract path only
-    hidden: tuple[int, ...] = ()  # hidden sizes of the new head (mlp / finetune / scratch)
-    dropout: float = 0.2
-    unfreeze: int | str = 2  # finetune: top blocks to unfreeze, or "all"
-    lr: float = 1e-4  # finetune: learning rate of the top block (decays towards the input)
-    lr_decay: float = 0.5
-    head_lr: float = 1e-3
-    scratch_lr: float | None = None  # None: 1e-4 for transformers, 1e-3 otherwise
-    epochs: int = 10  # finetune stage 2 / scratch: at most this many epochs
-    head_epochs: int = 50
-    patience: int = 3
-    batch_size: int = 32
-    augment: Augment = field(default_factory=Augment)
-    image_size: int | None = None  # override the backbone's input size (speed)
-    seed: int = 0
-    cache_dir: str | None = None
-    val: float = 0.15
-    test: float = 0.15
-    text_column: str = "text"
-    label_column: str = "label"
-    path_column: str | None = None
-    strict: bool = False
-
-    def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"strategy must be one of {STRATEGIES}, not {self.strategy!r}")
-        if self.head not in ("logreg", "mlp"):
-            raise ValueError(f"head must be 'logreg' or 'mlp', not {self.head!r}")
 
 
 @dataclass
 class FitResult:
     """What :func:`fit` returns: the trained predictor, its metrics and its history."""
 
-    predictor: Predictor
+    predictor: Predictor | None  # None for a baseline that is not a bundled network
     metrics: dict[str, Any]
     history: list[dict[str, Any]]
     data: LabeledData
@@ -118,10 +67,15 @@ class FitResult:
     test_logits: np.ndarray | None = None  # (n_test, K), rows in ``data.indices("test")`` order
 
     def predict(self, items: Sequence[Any]) -> list[str]:
-        return self.predictor.predict(items)
+        return self._loaded().predict(items)
 
     def predict_proba(self, items: Sequence[Any]) -> np.ndarray:
-        return self.predictor.predict_proba(items)
+        return self._loaded().predict_proba(items)
+
+    def _loaded(self) -> Predictor:
+        if self.predictor is None:
+            raise ValueError(f"{self.metrics['strategy']} is a baseline with no model to predict")
+        return self.predictor
 
     @property
     def test_accuracy(self) -> float:
@@ -178,23 +132,31 @@ def fit(
     Options are a :class:`FitOptions` or its fields as keyword arguments.
     """
     opts = dataclasses.replace(options or FitOptions(), **kwargs)
+    info = get_method(opts.strategy)
+    config = method_config(opts)
+    if out is not None:  # refuse a destructive or impossible --out before reading anything
+        if info.kind == "baseline":
+            raise ValueError(
+                f"{info.name} is a baseline with no bundle to write; "
+                "compare it with `headstart compare --strategies baseline,...`"
+            )
+        check_out(out, [data.source if isinstance(data, LabeledData) else data])
     torch.manual_seed(opts.seed)
     np.random.seed(opts.seed)
     started = time.perf_counter()
-    if out is not None:  # refuse a destructive --out before reading anything
-        check_out(out, [data.source if isinstance(data, LabeledData) else data])
     data = load_data(data, opts)
+    if not info.applies_to(data.modality):
+        raise ValueError(f"method {info.name} does not apply to {data.modality} data")
     if out is not None:
         check_out(out, input_paths(data))
         clean_stale_temps(Path(out).absolute().parent)
     for s in data.skipped:
         say(f"[yellow]skipped[/] {s.where}: {s.reason}")
-    read_seconds = time.perf_counter() - started
     store = store if store is not None else FeatureStore(opts.cache_dir)
     passes_before = store.forward_passes
-    timings: dict[str, float] = {"read_data": read_seconds}
+    timings: dict[str, float] = {"read_data": time.perf_counter() - started}
     ranking = None
-    if opts.model == "auto":
+    if opts.model == "auto" and info.kind != "baseline":
         t = time.perf_counter()
         ranking = _auto_rank(data, opts, store)
         opts = dataclasses.replace(
@@ -202,24 +164,18 @@ def fit(
         )
         timings["rank"] = time.perf_counter() - t
     spec = resolve_spec(data, opts)
-
-    t = time.perf_counter()
-    backbone = create_backbone(
-        spec, pretrained=opts.strategy != "scratch", layer=opts.layer, weights=opts.weights
-    )
-    if isinstance(backbone, ImageBackbone):
-        backbone.source_head = None  # the source task's classifier is not part of the new model
-    timings["load_model"] = time.perf_counter() - t
-    runner = {"extract": _fit_extract, "finetune": _fit_finetune, "scratch": _fit_scratch}
-    model, history, split_logits, schedule, trainable = runner[opts.strategy](
-        backbone, data, opts, store, timings
-    )
+    ckpt = checkpoint_dir(out) if out is not None else None
+    ctx = FitContext(data, opts, spec, store, timings, ckpt, resume=opts.resume)
+    run = info.method_cls(config).fit(ctx)
+    model = run.model
 
     t = time.perf_counter()
     splits: dict[str, Any] = {}
+    split_logits = dict(run.logits)
     for split in SPLITS:
         idx = data.indices(split)
         if split not in split_logits:
+            assert model is not None, f"{info.name} returned neither a model nor {split} logits"
             split_logits[split] = _logits_for(model, data, split, f"scoring {split} split")
         pred = split_logits[split].argmax(1) if len(idx) else None
         splits[split] = (
@@ -228,17 +184,17 @@ def fit(
     test_logits = split_logits["test"]
     timings["evaluate"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - started
-
-    model.eval()
+    if model is not None:
+        model.eval()
+    backbone = getattr(model, "backbone", None)
     metrics = {
         "headstart_version": __version__,
-        "model": spec.name,
-        "weights": spec.weights.describe()
-        if opts.weights is None
-        else f"local file: {opts.weights}",
-        "strategy": opts.strategy,
-        "layer": backbone.layer,
-        "feature_dim": backbone.feature_dim,
+        "model": run.description or spec.name,
+        "weights": _weights(info.kind, spec, opts),
+        "strategy": info.name,
+        "kind": info.kind,
+        "layer": backbone.layer if backbone is not None else None,
+        "feature_dim": backbone.feature_dim if backbone is not None else None,
         "classes": data.classes,
         "samples": {s: int((data.split == s).sum()) for s in SPLITS},
         "counts": data.counts(),
@@ -246,13 +202,16 @@ def fit(
         "seconds": timings,
         "forward_passes": store.forward_passes - passes_before,
         "parameters": {
-            "total": sum(p.numel() for p in model.parameters()),
-            "trainable_per_stage": trainable,
+            "total": sum(p.numel() for p in model.parameters())
+            if model is not None
+            else sum(run.trainable.values()),
+            "trainable_per_stage": run.trainable,
         },
         "skipped": [dataclasses.asdict(s) for s in data.skipped],
-        "schedule": schedule.to_dict() if schedule else None,
+        "schedule": run.schedule.to_dict() if run.schedule else None,
         "seed": opts.seed,
-        "options": _options_dict(opts),
+        "options": options_dict(opts),
+        "method": {"name": info.name, "kind": info.kind, "config": dataclasses.asdict(config)},
         "command": reproduce_command(data.source, opts, out),
         "environment": {
             "python": sys.version.split()[0],
@@ -263,24 +222,38 @@ def fit(
     }
     if ranking is not None:
         metrics["ranking"] = ranking.to_dict()
-    predictor = Predictor(
-        model,
-        list(data.classes),
-        {
-            "modality": data.modality,
-            "strategy": opts.strategy,
-            "classes": list(data.classes),
-        },
-    )
-    result = FitResult(predictor, metrics, history, data, test_logits=test_logits)
+    predictor = None
+    if model is not None:
+        predictor = Predictor(
+            model,
+            list(data.classes),
+            {"modality": data.modality, "strategy": info.name, "classes": list(data.classes)},
+        )
+    result = FitResult(predictor, metrics, run.history, data, test_logits=test_logits)
     if out is not None:
         extra = {
-            "strategy": opts.strategy,
-            "schedule": schedule.to_dict() if schedule else None,
+            "strategy": info.name,
+            "schedule": metrics["schedule"],
             "fit": {"options": metrics["options"], "source": data.source},
         }
         result.out = _write_outputs(Path(out), result, test_logits, extra)
+        if ckpt is not None:
+            shutil.rmtree(ckpt, ignore_errors=True)  # the run finished: nothing to resume
     return result
+
+
+def checkpoint_dir(out: str | os.PathLike[str]) -> Path:
+    """Where a run writing ``out`` keeps its epoch checkpoint (beside ``out``, hidden)."""
+    out = Path(out).absolute()
+    return out.with_name(f".{out.name}.headstart-checkpoint")
+
+
+def _weights(kind: str, spec: BackboneSpec, opts: FitOptions) -> str:
+    if kind == "baseline":
+        return "none: no pre-training"
+    if kind == "scratch":
+        return "none: random initialisation"
+    return spec.weights.describe() if opts.weights is None else f"local file: {opts.weights}"
 
 
 def _auto_rank(data: LabeledData, opts: FitOptions, store: FeatureStore) -> Ranking:
@@ -302,111 +275,11 @@ def _auto_rank(data: LabeledData, opts: FitOptions, store: FeatureStore) -> Rank
     return ranking
 
 
-def _head_logits(model: TransferModel, features: np.ndarray) -> np.ndarray:
-    model.head.eval()
-    with torch.inference_mode():
-        return model.head(torch.from_numpy(features)).numpy()
-
-
-def _logits_for(model: TransferModel, data: LabeledData, split: str, desc: str) -> np.ndarray:
+def _logits_for(model: torch.nn.Module, data: LabeledData, split: str, desc: str) -> np.ndarray:
     items, _, _ = data.take(split)  # type: ignore[arg-type]
     if not items:
         return np.zeros((0, len(data.classes)), dtype=np.float32)
     return predict_logits(model, model.backbone, items, data.modality, description=desc)
-
-
-def _cached_features(
-    backbone: Backbone, data: LabeledData, store: FeatureStore, splits: Sequence[str] = SPLITS
-) -> dict[str, np.ndarray]:
-    """Features of each split from one cache lookup (one fingerprint, one read of the store)."""
-    idx = {split: data.indices(split) for split in splits}  # type: ignore[arg-type]
-    order = np.concatenate([idx[s] for s in splits])
-    items = [data.items[i] for i in order]
-    keys = [data.keys[i] for i in order]
-    feats = store.features(backbone, items, keys, data.modality)
-    bounds = np.cumsum([0] + [len(idx[s]) for s in splits])
-    return {s: feats[bounds[k] : bounds[k + 1]] for k, s in enumerate(splits)}
-
-
-def _fit_extract(backbone, data, opts, store, timings):
-    t = time.perf_counter()
-    feats = _cached_features(backbone, data, store)
-    timings["extract_features"] = time.perf_counter() - t
-    k = len(data.classes)
-    y = {s: data.labels[data.indices(s)] for s in SPLITS}
-    t = time.perf_counter()
-    if opts.head == "logreg":
-        head = make_head(backbone.feature_dim, k, hidden=(), dropout=0.0)
-    else:
-        head = make_head(backbone.feature_dim, k, opts.hidden or (256,), opts.dropout)
-    schedule = feature_head_schedule(opts.head_lr, opts.head_epochs * 2, max(opts.patience, 10))
-    history = fit_head_on_features(
-        head, schedule.stages[0], feats["train"], y["train"], feats["val"], y["val"], opts.seed
-    )
-    timings["train_head"] = time.perf_counter() - t
-    model = TransferModel(backbone, head).eval()
-    for p in model.backbone.parameters():
-        p.requires_grad_(False)
-    trainable = {"head": sum(p.numel() for p in head.parameters())}
-    logits = {split: _head_logits(model, f) for split, f in feats.items()}
-    return model, history, logits, schedule, trainable
-
-
-def _fit_finetune(backbone, data, opts, store, timings):
-    schedule = finetune_schedule(
-        backbone.block_names,
-        opts.unfreeze,
-        opts.head_lr,
-        opts.lr,
-        opts.lr_decay,
-        opts.head_epochs,
-        opts.epochs,
-        opts.patience,
-    )
-    return _run_schedule(backbone, data, opts, store, timings, schedule, freeze_bn=True)
-
-
-def _fit_scratch(backbone, data, opts, store, timings):
-    # Transformers trained from scratch diverge at the 1e-3 that suits CNNs and word bags.
-    lr = opts.scratch_lr or (1e-4 if isinstance(backbone, TransformerTextBackbone) else 1e-3)
-    schedule = scratch_schedule(
-        backbone.block_names, lr, max(opts.epochs, 1) * 2, max(opts.patience, 5)
-    )
-    return _run_schedule(backbone, data, opts, store, timings, schedule, freeze_bn=False)
-
-
-def _run_schedule(backbone, data, opts, store, timings, schedule: Schedule, freeze_bn: bool):
-    k = len(data.classes)
-    head = make_head(backbone.feature_dim, k, opts.hidden, opts.dropout)
-    model = TransferModel(backbone, head, freeze_bn=freeze_bn)
-    history: list[dict[str, Any]] = []
-    trainable: dict[str, int] = {}
-    train = data.take("train")[:2]
-    val = data.take("val")[:2]
-    for stage in schedule.stages:
-        t = time.perf_counter()
-        if stage.on_features:
-            feats = _cached_features(backbone, data, store, ("train", "val"))
-            timings["extract_features"] = time.perf_counter() - t
-            t = time.perf_counter()
-            y_val = data.labels[data.indices("val")]
-            history += fit_head_on_features(
-                head, stage, feats["train"], train[1], feats["val"], y_val, opts.seed
-            )
-            trainable[stage.name] = sum(p.numel() for p in head.parameters())
-        else:
-            history += run_stage(
-                model, stage, train, val, data.modality, opts.augment, opts.batch_size, opts.seed
-            )
-            trainable[stage.name] = model.trainable_parameters()
-        timings[f"train_{stage.name}"] = time.perf_counter() - t
-    return model, history, {}, schedule, trainable
-
-
-def _options_dict(opts: FitOptions) -> dict[str, Any]:
-    d = dataclasses.asdict(opts)
-    d["augment"] = dataclasses.asdict(opts.augment)
-    return d
 
 
 def _write_outputs(
@@ -417,6 +290,7 @@ def _write_outputs(
     from headstart.evaluate._card import write_model_card  # matplotlib only when writing
     from headstart.evaluate._report import write_fit_report
 
+    assert result.predictor is not None
     with atomic_dir(out) as tmp:
         write_bundle_into(tmp, result.predictor.model, result.data.classes, extra)
         atomic_write_json(tmp / "metrics.json", result.metrics)
@@ -442,4 +316,12 @@ def _predictions_csv(data: LabeledData, logits: np.ndarray) -> str:
     return buf.getvalue()
 
 
-__all__ = ["STRATEGIES", "DataError", "FitOptions", "FitResult", "fit"]
+__all__ = [
+    "STRATEGIES",
+    "DataError",
+    "FitOptions",
+    "FitResult",
+    "checkpoint_dir",
+    "fit",
+    "unused_options",
+]

@@ -13,15 +13,21 @@ from typer.testing import CliRunner
 
 import headstart
 from headstart.cli import app
-from headstart.data import read_data
-from headstart.evaluate import BASELINES, fit_baseline, mean_ci, paired_ci, wilson_interval
-from headstart.evaluate._compare import (
+from headstart.compare import (
     expand_strategies,
     parse_shots,
     resplit,
     summarise,
     take_shots,
 )
+from headstart.data import read_data
+from headstart.evaluate import mean_ci, paired_ci, wilson_interval
+from headstart.methods import list_methods
+
+
+def fit_baseline(name: str, data, **options):
+    return headstart.fit(data, strategy=name, **options)
+
 
 FAST = {"epochs": 2, "head_epochs": 10}
 
@@ -103,10 +109,11 @@ def test_baselines_learn_their_tiny_tasks(tiny_images: Path, tiny_texts: Path):
     assert tfidf.metrics["splits"]["test"]["accuracy"] == 1.0
     assert tfidf.test_logits.shape == (len(texts.indices("test")), 3)
     assert [row["C"] for row in tfidf.history] == [0.3, 1.0, 3.0, 10.0, 30.0]
-    cnn = fit_baseline("small_cnn", images, epochs=3)
+    cnn = fit_baseline("small_cnn", images, cnn_epochs=3)
     assert [r["epoch"] for r in cnn.history] == [0, 1, 2, 3]
     assert cnn.metrics["parameters"]["total"] > 100_000
-    assert set(BASELINES) == {"image", "text"}
+    baselines = {m.name: m.modalities for m in list_methods(kind="baseline")}
+    assert baselines == {"tfidf": ("text",), "pixels": ("image",), "small_cnn": ("image",)}
     with pytest.raises(ValueError, match="does not apply to text"):
         fit_baseline("pixels", texts)
 

@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 import headstart
-from headstart import _fit
+from headstart.methods import _base as methods_base
 from headstart.surgery import (
     TransferModel,
     bn_eval_inplace,
@@ -158,7 +158,7 @@ def test_finetune_all_keeps_pretrained_batchnorm_statistics(
         assert not torch.allclose(ref_stats["stages.0.1.running_var"], torch.ones(8))
 
     seen: dict[str, dict[str, torch.Tensor]] = {}
-    real_run_stage = _fit.run_stage
+    real_run_stage = methods_base.run_stage
 
     def spy(model, stage, *args, **kwargs):
         seen[f"before {stage.name}"] = _bn_stats(model.backbone)  # i.e. after the head stage
@@ -166,7 +166,7 @@ def test_finetune_all_keeps_pretrained_batchnorm_statistics(
         seen[f"after {stage.name}"] = _bn_stats(model.backbone)
         return history
 
-    monkeypatch.setattr(_fit, "run_stage", spy)
+    monkeypatch.setattr(methods_base, "run_stage", spy)
     result = headstart.fit(
         tiny_images,
         model="test_cnn.tiny",

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from headstart import __version__
 from headstart._io import atomic_dir, atomic_write_json, check_out
+from headstart._version import __version__
 from headstart.bundle._skeleton import save_assets, skeleton
 from headstart.bundle._validate import read_config
 from headstart.surgery._model import TransferModel, make_head

@@ -52,8 +52,7 @@ def _glove(spec: BackboneSpec, assets: Path) -> Backbone:
 
 def _random_builder(spec: BackboneSpec, assets: Path) -> Backbone:
     backbone = _BUILDERS[spec.builder](spec, False)
-    if isinstance(backbone, ImageBackbone):
-        backbone.source_head = None
+    backbone.pop_source_head_inplace()
     return backbone
 
 

@@ -54,6 +54,8 @@ def state_digest(module: torch.nn.Module) -> str:
     """BLAKE2 digest over the names, shapes, dtypes and bytes of every tensor of ``module``."""
     h = hashlib.blake2b(digest_size=20)
     for name, t in sorted(module.state_dict().items()):
+        if name.startswith("source_head."):  # not on the feature path: same entry either way
+            continue
         t = t.detach().cpu().contiguous()
         h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -13,7 +14,7 @@ from rich.table import Table
 
 import headstart
 from headstart._progress import set_quiet
-from headstart.data import Augment
+from headstart.cli._options import with_options
 from headstart.data._readers import IMAGE_EXTENSIONS
 
 app = typer.Typer(
@@ -63,64 +64,55 @@ def models(
 
 
 @app.command()
+def methods(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List the registered methods (transfer, scratch, baselines) and their options."""
+    from headstart.methods import list_methods
+
+    rows = [
+        {
+            "name": m.name,
+            "kind": m.kind,
+            "modalities": list(m.modalities or ("any",)),
+            "summary": m.summary,
+            "options": [f.name for f in dataclasses.fields(m.config_cls)],
+        }
+        for m in list_methods()
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="headstart methods (--strategy NAME)")
+    for col in ("name", "kind", "data", "what it does", "options"):
+        table.add_column(col, no_wrap=col in ("name", "kind"))
+    for r in rows:
+        table.add_row(
+            r["name"], r["kind"], ", ".join(r["modalities"]), r["summary"], " ".join(r["options"])
+        )
+    out.print(table)
+
+
+@app.command()
+@with_options()
 def fit(
     data: Annotated[Path, typer.Argument(help="Image folder, or CSV/JSONL of images or texts.")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder (bundle, metrics).")],
-    model: Annotated[
-        str | None,
-        typer.Option(help="Backbone name (default per modality), or 'auto': rank, then pick."),
-    ] = None,
-    strategy: Annotated[str, typer.Option(help="extract | finetune | scratch")] = "extract",
-    layer: Annotated[str | None, typer.Option(help="Reuse the network up to this block.")] = None,
-    weights: Annotated[
-        Path | None, typer.Option(help="Local weights file for the backbone.")
-    ] = None,
-    head: Annotated[str, typer.Option(help="extract head: logreg | mlp")] = "logreg",
-    hidden: Annotated[str, typer.Option(help="Hidden sizes of the new head, e.g. 256,128.")] = "",
-    dropout: Annotated[float, typer.Option()] = 0.2,
-    unfreeze: Annotated[
-        str, typer.Option(help="finetune: top blocks to unfreeze, or 'all'.")
-    ] = "2",
-    lr: Annotated[float, typer.Option(help="finetune: learning rate of the top block.")] = 1e-4,
-    epochs: Annotated[int, typer.Option(help="finetune / scratch: max epochs.")] = 10,
-    batch_size: Annotated[int, typer.Option()] = 32,
-    image_size: Annotated[int | None, typer.Option(help="Override the input size.")] = None,
-    no_crop: Annotated[bool, typer.Option("--no-crop", help="No random resized crop.")] = False,
-    no_flip: Annotated[bool, typer.Option("--no-flip", help="No horizontal flip.")] = False,
-    rotate: Annotated[float, typer.Option(help="Max random rotation, degrees (0: off).")] = 10.0,
-    seed: Annotated[int, typer.Option()] = 0,
-    text_column: Annotated[str, typer.Option()] = "text",
-    label_column: Annotated[str, typer.Option()] = "label",
-    path_column: Annotated[str | None, typer.Option()] = None,
-    strict: Annotated[
-        bool, typer.Option(help="Fail on unreadable images instead of skipping.")
-    ] = False,
+    options: dict[str, Any],
     quiet: Quiet = False,
 ) -> None:
-    """Train a transfer model on DATA and write a bundle plus metrics to --out."""
+    """Train a model on DATA with a method (--strategy) and write a bundle plus metrics to --out."""
+    from headstart._options import FitOptions, unused_options
+
     set_quiet(quiet)
-    result = headstart.fit(
-        data,
-        out_dir,
-        model=model,
-        strategy=strategy,
-        layer=layer,
-        weights=str(weights) if weights else None,
-        head=head,
-        hidden=tuple(int(h) for h in hidden.split(",") if h.strip()),
-        dropout=dropout,
-        unfreeze="all" if unfreeze == "all" else int(unfreeze),
-        lr=lr,
-        epochs=epochs,
-        batch_size=batch_size,
-        image_size=image_size,
-        seed=seed,
-        augment=Augment(crop=not no_crop, flip=not no_flip, rotate=rotate),
-        text_column=text_column,
-        label_column=label_column,
-        path_column=path_column,
-        strict=strict,
-    )
+    unused = unused_options(FitOptions(**options))
+    if unused:
+        flags = ", ".join("--" + u.replace("_", "-") for u in unused)
+        raise typer.BadParameter(
+            f"{flags} does not apply to --strategy {options.get('strategy', 'extract')} "
+            "(`headstart methods` lists each method's options)"
+        )
+    result = headstart.fit(data, out_dir, **options)
     m = result.metrics
     test = m["splits"]["test"]
     if "ranking" in m:
@@ -138,53 +130,26 @@ def fit(
 
 
 @app.command()
+@with_options(skip=("strategy", "resume"))
 def compare(
     data: Annotated[Path, typer.Argument(help="Labelled data, as for `fit`.")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder (reused runs).")],
-    model: Annotated[
-        str | None, typer.Option(help="Backbone name (default per modality), or 'auto'.")
-    ] = None,
-    layer: Annotated[str | None, typer.Option(help="Reuse the network up to this block.")] = None,
+    options: dict[str, Any],
     strategies: Annotated[
-        str, typer.Option(help="Comma-separated: baseline, scratch, extract, finetune.")
+        str,
+        typer.Option(help="Comma-separated methods; 'baseline' is the modality's baselines."),
     ] = "baseline,scratch,extract,finetune",
     seeds: Annotated[int, typer.Option(help="Seeds per strategy (intervals need >= 2).")] = 3,
     shots: Annotated[
         str, typer.Option(help="Training examples per class, e.g. 1,5,10,50,all.")
     ] = "all",
-    unfreeze: Annotated[
-        str, typer.Option(help="finetune: top blocks to unfreeze, or 'all'.")
-    ] = "2",
-    lr: Annotated[float, typer.Option(help="finetune: learning rate of the top block.")] = 1e-4,
-    epochs: Annotated[int, typer.Option(help="finetune / scratch: max epochs.")] = 10,
-    batch_size: Annotated[int, typer.Option()] = 32,
-    image_size: Annotated[int | None, typer.Option(help="Override the input size.")] = None,
-    seed: Annotated[int, typer.Option(help="First seed; also the seed of the test split.")] = 0,
-    text_column: Annotated[str, typer.Option()] = "text",
-    label_column: Annotated[str, typer.Option()] = "label",
-    path_column: Annotated[str | None, typer.Option()] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print compare.json.")] = False,
     quiet: Quiet = False,
 ) -> None:
     """Every strategy on the same splits over seeds: does transfer beat the baselines?"""
     set_quiet(quiet or as_json)
     result = headstart.compare(
-        data,
-        out_dir,
-        strategies=strategies,
-        seeds=seeds,
-        shots=shots,
-        model=model,
-        layer=layer,
-        unfreeze="all" if unfreeze == "all" else int(unfreeze),
-        lr=lr,
-        epochs=epochs,
-        batch_size=batch_size,
-        image_size=image_size,
-        seed=seed,
-        text_column=text_column,
-        label_column=label_column,
-        path_column=path_column,
+        data, out_dir, strategies=strategies, seeds=seeds, shots=shots, **options
     )
     rep = result.report
     if as_json:

@@ -36,26 +36,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from headstart import __version__
-from headstart._fit import (
-    FitOptions,
-    _options_dict,
-    _predictions_csv,
-    fit,
-    input_paths,
-    load_data,
-    resolve_spec,
-)
+from headstart._fit import _auto_rank, _predictions_csv, fit, input_paths, load_data, resolve_spec
 from headstart._io import MARKER, atomic_dir, atomic_write_json, atomic_write_text, check_out
+from headstart._options import FitOptions, RunOptions, method_config, options_dict
 from headstart._progress import say
+from headstart._version import __version__
 from headstart.cache._store import FeatureStore
 from headstart.data._dataset import LabeledData, stratified_split
-from headstart.evaluate._baselines import BASELINES, fit_baseline
 from headstart.evaluate._stats import mean_ci, paired_ci
+from headstart.methods import kind_of, list_methods
 
-TRANSFER = ("extract", "finetune")
 DEFAULT_STRATEGIES = ("baseline", "scratch", "extract", "finetune")
-BASELINE_EPOCHS = 30  # small_cnn: at most this many epochs (early stopping), whatever --epochs
 Shots = int | str  # examples per class, or "all"
 
 
@@ -81,22 +72,17 @@ class CompareResult:
         raise KeyError(f"no summary for {strategy!r} at shots={shots!r}")
 
 
-def kind_of(strategy: str) -> str:
-    """``"transfer"`` (extract, finetune), ``"scratch"``, or ``"baseline"``."""
-    if strategy in TRANSFER:
-        return "transfer"
-    return "scratch" if strategy == "scratch" else "baseline"
-
-
 def expand_strategies(strategies: str | Sequence[str], modality: str) -> list[str]:
-    """``"baseline"`` becomes the modality's baselines; unknown names fail with the choices."""
+    """``"baseline"`` becomes the modality's registered baselines; names of methods that do
+    not exist or do not apply to ``modality`` fail with the choices."""
     names = (
         [s.strip() for s in strategies.split(",")] if isinstance(strategies, str) else strategies
     )
-    known = (*BASELINES[modality], "scratch", *TRANSFER)
+    baselines = [m.name for m in list_methods(kind="baseline", modality=modality)]
+    known = [m.name for m in list_methods(modality=modality)]
     out: list[str] = []
     for name in names:
-        for s in BASELINES[modality] if name == "baseline" else (name,):
+        for s in baselines if name == "baseline" else (name,):
             if s not in known:
                 raise ValueError(
                     f"unknown strategy {s!r} for {modality} data; choose from "
@@ -172,9 +158,9 @@ def compare(
         data: a dataset path (as for :func:`headstart.fit`) or a :class:`LabeledData`.
         out: output folder (``compare.json``, ``report.html``, ``runs/``); finished runs in
             it are reused.
-        strategies: any of ``baseline`` (the modality's classical baselines: ``tfidf`` for
-            text, ``pixels`` and ``small_cnn`` for images), ``scratch``, ``extract``,
-            ``finetune``; or baseline names directly.
+        strategies: registered method names (``headstart methods``: ``extract``,
+            ``finetune``, ``scratch``, ``bitfit``, ...), and ``baseline`` for the
+            modality's registered baselines (``tfidf``; ``pixels``, ``small_cnn``).
         seeds: how many seeds (counting up from ``options.seed``), or the seeds themselves.
         shots: labelled examples per class in the training split, e.g. ``"5,20,all"``.
         options: :class:`FitOptions` for the transfer and scratch runs (model, layer, epochs,
@@ -200,7 +186,7 @@ def compare(
     if opts.model == "auto" and any(kind_of(s) != "baseline" for s in names):
         opts = _pick_model(data, opts, store)
     spec = resolve_spec(data, opts)
-    opts = dataclasses.replace(opts, model=spec.name)
+    opts = dataclasses.replace(opts, model=spec.name, resume=False)
     out_dir = Path(out) if out is not None else None
 
     quiet = dataclasses.replace(data, skipped=[])  # skipped inputs are reported once, here
@@ -230,7 +216,7 @@ def compare(
         "shots": shot_list,
         "split_given": data.split_given,
         **report,
-        "options": _options_dict(opts),
+        "options": options_dict(opts),
         # the runs' own time (a reused run counts what it cost when it ran), and this call's
         "seconds": float(sum(r["seconds"] for r in runs)),
         "wall_seconds": time.perf_counter() - started,
@@ -253,8 +239,6 @@ def compare(
 
 
 def _pick_model(data: LabeledData, opts: FitOptions, store: FeatureStore) -> FitOptions:
-    from headstart._fit import _auto_rank
-
     ranking = _auto_rank(data, opts, store)
     return dataclasses.replace(
         opts, model=ranking.recommended.model, layer=ranking.recommended.layer
@@ -265,9 +249,14 @@ def _run_key(data: LabeledData, strategy: str, seed: int, shots: Shots, opts: Fi
     h = hashlib.sha1()
     for part in (data.keys, data.labels.tolist(), data.split.tolist()):
         h.update(json.dumps(part).encode())
-    relevant = _options_dict(dataclasses.replace(opts, seed=0, cache_dir=None))
+    # what changes this run's result: its method's config, and the run options (a
+    # baseline uses no source model, so those do not count for it)
+    skip = {"strategy", "seed", "cache_dir", "resume"}
     if kind_of(strategy) == "baseline":
-        relevant = {"epochs": BASELINE_EPOCHS}
+        skip |= {"model", "layer", "weights", "image_size"}
+    everything = options_dict(opts)
+    run = {f.name: everything[f.name] for f in dataclasses.fields(RunOptions) if f.name not in skip}
+    relevant = {"run": run, "method": dataclasses.asdict(method_config(opts, strategy))}
     payload = [__version__, strategy, seed, shots, relevant]
     h.update(json.dumps(payload, sort_keys=True, default=str).encode())
     return h.hexdigest()
@@ -295,12 +284,8 @@ def _run(
             say(f"{strategy}, seed {seed}, shots {shots}: reused ({record['accuracy']:.3f})")
             return {**record, "reused": True}
     t = time.perf_counter()
-    if kind_of(strategy) == "baseline":
-        b = fit_baseline(strategy, data, seed, epochs=BASELINE_EPOCHS, batch_size=32)
-        metrics, history, logits = b.metrics, b.history, b.test_logits
-    else:
-        r = fit(data, options=dataclasses.replace(opts, strategy=strategy, seed=seed), store=store)
-        metrics, history, logits = r.metrics, r.history, r.test_logits
+    r = fit(data, options=dataclasses.replace(opts, strategy=strategy, seed=seed), store=store)
+    metrics, history, logits = r.metrics, r.history, r.test_logits
     seconds = time.perf_counter() - t
     assert logits is not None
     y = data.labels[data.indices("test")]
@@ -489,19 +474,16 @@ def _command(source: str, out: Any, strategies, seeds, shots, opts: FitOptions) 
     """The ``headstart compare`` command line that reproduces this comparison."""
     import shlex
 
-    parts = ["headstart", "compare", shlex.quote(source), "--model", shlex.quote(str(opts.model))]
-    if opts.layer:
-        parts += ["--layer", shlex.quote(opts.layer)]
-    parts += ["--strategies", ",".join(strategies), "--seeds", str(len(seeds))]
-    parts += ["--shots", ",".join(str(k) for k in shots)]
-    defaults = FitOptions()
-    names = ("epochs", "image_size", "unfreeze", "lr", "batch_size", "seed")
-    names += ("text_column", "label_column", "path_column")
-    for name in names:
-        value = getattr(opts, name)
-        if value != getattr(defaults, name):
-            parts += [f"--{name.replace('_', '-')}", shlex.quote(str(value))]
-    return " ".join([*parts, "--out", shlex.quote(str(out or "OUT"))])
+    from headstart._reproduce import cli_words
+
+    given = dataclasses.replace(opts, strategy=FitOptions().strategy, resume=False)
+    words, api_only = cli_words(given, FitOptions())
+    head = ["headstart", "compare", str(source), "--strategies", ",".join(strategies)]
+    runs = ["--seeds", str(len(seeds)), "--shots", ",".join(str(k) for k in shots)]
+    line = shlex.join([*head, *runs, *words, "--out", str(out or "OUT")])
+    if api_only:
+        line += "  # Python API only, not settable here: " + ", ".join(api_only)
+    return line
 
 
 def _write_report(out: Path) -> None:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PIL import Image
 from torchvision import transforms as T
 
-from headstart.zoo._spec import ImagePreprocess
+from headstart._fields import non_negative, option
+
+if TYPE_CHECKING:  # data sits below zoo: no import at run time
+    from headstart.zoo._spec import ImagePreprocess
 
 
 @dataclass(frozen=True)
@@ -20,10 +24,14 @@ class Augment:
     (0 disables it).
     """
 
-    crop: bool = True
-    flip: bool = True
-    rotate: float = 10.0
-    crop_scale: tuple[float, float] = (0.6, 1.0)
+    crop: bool = option("Random resized crop in training.", default=True, flag="--no-crop")
+    flip: bool = option("Random horizontal flip in training.", default=True, flag="--no-flip")
+    rotate: float = option(
+        "Max random rotation in training, degrees (0: off).", default=10.0, check=non_negative
+    )
+    crop_scale: tuple[float, float] = option(
+        "Fraction of the image a random crop covers (min, max).", default=(0.6, 1.0), cli=False
+    )
 
     @property
     def enabled(self) -> bool:

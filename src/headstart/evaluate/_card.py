@@ -20,7 +20,6 @@ from headstart.evaluate._stats import wilson_interval
 from headstart.zoo._registry import get_spec, list_specs
 
 CARD = "MODEL_CARD.md"
-TRANSFER = ("extract", "finetune")  # strategies that reuse pre-trained weights
 
 
 def source_licence(model: str) -> str:
@@ -44,6 +43,7 @@ def accuracy_interval(report: Mapping[str, Any]) -> tuple[int, int, float, float
     correct = round(float(report.get("accuracy", 0.0)) * n) if n else 0
     lo, hi = wilson_interval(correct, n)
     return correct, n, lo, hi
+
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 
@@ -71,7 +71,6 @@ def md_fence(value: Any, info: str = "") -> list[str]:
     text = str(value)
     ticks = "`" * max(3, max((len(r) for r in re.findall(r"`+", text)), default=0) + 1)
     return [ticks + info, text, ticks]
-
 
 
 def _pct(v: float) -> str:
@@ -179,7 +178,7 @@ def render_model_card(metrics: Mapping[str, Any], bundle: Mapping[str, Any] | No
 
 def _origin(metrics: Mapping[str, Any]) -> str:
     strategy, model = metrics["strategy"], metrics["model"]
-    if strategy in TRANSFER:
+    if _is_transfer(strategy):
         return f"transfer from {md_code(model)} (strategy {md_code(strategy)})"
     if strategy == "scratch":
         return f"the architecture of {md_code(model)} trained from scratch (no pre-trained weights)"
@@ -212,7 +211,7 @@ def _limitations(
         "belongs to none of them (out of distribution) still gets one of these labels, "
         "often with high confidence.",
     ]
-    if metrics["strategy"] in TRANSFER:
+    if _is_transfer(metrics["strategy"]):
         out.append("- Biases of the source model's pre-training data carry over into this model.")
     return out
 
@@ -229,3 +228,13 @@ def write_model_card(out_dir: Path) -> Path:
 
 
 __all__ = ["accuracy_interval", "render_model_card", "source_licence", "write_model_card"]
+
+
+def _is_transfer(strategy: str) -> bool:
+    """Whether the method reuses pre-trained weights (the registry says)."""
+    from headstart.methods import get_method
+
+    try:
+        return get_method(strategy).kind == "transfer"
+    except ValueError:  # a method this version does not know
+        return False

@@ -31,7 +31,6 @@ from headstart.select._registry import NEEDS_SOURCE_PROBS, SCORES
 from headstart.select._registry import score as compute_score
 from headstart.surgery._model import cut
 from headstart.zoo._backbone import Backbone
-from headstart.zoo._image import ImageBackbone
 from headstart.zoo._registry import create_backbone, get_spec, list_specs
 from headstart.zoo._spec import BackboneSpec, ImagePreprocess
 
@@ -240,9 +239,7 @@ def _rank_model(
 ) -> tuple[list[Candidate], list[str]]:
     """Rows for every wanted layer of one model, and notes on the layers skipped."""
     whole = create_backbone(spec)
-    head = whole.source_head if isinstance(whole, ImageBackbone) else None
-    if isinstance(whole, ImageBackbone):
-        whole.source_head = None  # features as `fit` extracts them: same cache entry
+    head = whole.pop_source_head_inplace()  # LEEP / NCE need it; the features do not
     inputs = whole.collate(load_items(sample.items[:TIMING_BATCH], modality))
     rows, notes = [], []
     for layer in _layers(whole, layers, score_name):

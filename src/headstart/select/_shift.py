@@ -25,7 +25,6 @@ from headstart.data._readers import read_data
 from headstart.select._common import balanced_subset, check_features
 from headstart.select._rank import at_image_size
 from headstart.zoo._backbone import Backbone
-from headstart.zoo._image import ImageBackbone
 from headstart.zoo._registry import create_backbone, get_spec
 from headstart.zoo._spec import BackboneSpec
 
@@ -227,8 +226,7 @@ def domain_shift(
     tgt, shared = _without_shared(tgt, set(src.keys))
     spec = at_image_size(spec, image_size)
     backbone = create_backbone(spec, layer=layer)
-    if isinstance(backbone, ImageBackbone):
-        backbone.source_head = None  # features as `fit` extracts them: same cache entry
+    backbone.pop_source_head_inplace()
     store = store if store is not None else FeatureStore()
     fs, ys = _labelled_features(backbone, src, store, max_items, seed)
     ft, yt = _labelled_features(backbone, tgt, store, max_items, seed)

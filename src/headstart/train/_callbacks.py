@@ -35,6 +35,7 @@ class LoopState:
     steps_per_epoch: int
     epoch: int = 0
     stop: bool = False
+    callbacks: list[Any] = field(default_factory=list)  # every callback of the loop, in order
     extra: dict[str, Any] = field(default_factory=dict)  # RNG and other resumable state
 
 

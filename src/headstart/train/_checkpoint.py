@@ -92,12 +92,11 @@ def set_rng_states(states: dict[str, Any]) -> None:
 
 class Checkpoint(Callback):
     """After every epoch, save what :func:`~headstart.train.fit_stage` needs to resume:
-    the model, optimizer, scheduler, random states, and the state of ``tracked`` (the
-    callbacks passed to the loop, this one included, in order), plus ``meta``."""
+    the model, optimizer, scheduler, random states and the state of every callback of
+    the loop (this one included, in order), plus ``meta``. Pass it last."""
 
-    def __init__(self, folder: Path, tracked: list[Callback], meta: dict[str, Any]) -> None:
+    def __init__(self, folder: Path, meta: dict[str, Any]) -> None:
         self.folder = Path(folder)
-        self.tracked = tracked
         self.meta = meta
 
     def on_epoch_end(self, state: LoopState, logs: dict[str, Any]) -> None:
@@ -114,7 +113,7 @@ class Checkpoint(Callback):
                 "scheduler": state.scheduler.state_dict(),
                 "rng": state.extra["rng"].bit_generator.state,
                 "global_rng": rng_states(),
-                "callbacks": [cb.state_dict() for cb in self.tracked],
+                "callbacks": [cb.state_dict() for cb in state.callbacks],
             },
         )
 

@@ -224,7 +224,7 @@ def fit_stage(
     )
     names = list(streams)
     main = streams[names[0]]
-    state = LoopState(model, stage, optimizer, scheduler, len(main))
+    state = LoopState(model, stage, optimizer, scheduler, len(main), callbacks=list(callbacks))
     rng = np.random.default_rng(seed)
     if resume is not None:
         optimizer.load_state_dict(resume["optimizer"])

@@ -48,6 +48,11 @@ class Backbone(nn.Module):
     def feature_dim(self) -> int:
         raise NotImplementedError
 
+    def pop_source_head_inplace(self) -> nn.Module | None:
+        """Remove the source task's classifier (kept while the backbone is whole, for
+        source-class scores) and return it; ``None`` when there is none. In place."""
+        return None
+
     def truncate_inplace(self, layer: str) -> Backbone:
         """Keep the blocks up to and including ``layer``; drop the rest (in place)."""
         index = self.block_index(layer)

@@ -59,6 +59,10 @@ class ImageBackbone(Backbone):
             self._feature_dim = int(x.shape[1])
         return self._feature_dim
 
+    def pop_source_head_inplace(self) -> nn.Module | None:
+        head, self.source_head = self.source_head, None
+        return head
+
     def _truncate(self, keep: int) -> None:
         self.stages = nn.ModuleList(list(self.stages)[:keep])
         self.source_head = None

@@ -1,0 +1,179 @@
+"""What a method receives (:class:`FitContext`), returns (:class:`MethodResult`), and the
+pieces most methods share: cached features, a schedule run stage by stage with
+checkpoints, logits of a feature head.
+
+A method never mutates what it is given: it asks the context for a *new* backbone
+(:meth:`FitContext.backbone`) and builds its model around it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from headstart.cache._store import FeatureStore
+from headstart.data._dataset import SPLITS, LabeledData
+from headstart.surgery._model import TransferModel
+from headstart.train._checkpoint import Checkpoint, load_checkpoint, set_rng_states
+from headstart.train._heads import fit_head_on_features
+from headstart.train._loop import run_stage
+from headstart.train._schedule import Schedule
+from headstart.zoo._backbone import Backbone
+from headstart.zoo._registry import create_backbone
+from headstart.zoo._spec import BackboneSpec
+
+if TYPE_CHECKING:
+    from headstart._options import RunOptions
+
+
+@dataclass
+class FitContext:
+    """Everything a method may use: the data (split), the run options, the resolved
+    source model spec, the feature cache, a dict to record timings in, and where to keep
+    an epoch checkpoint (``None``: no checkpoints) and whether to resume from it."""
+
+    data: LabeledData
+    options: RunOptions
+    spec: BackboneSpec
+    store: FeatureStore
+    timings: dict[str, float] = field(default_factory=dict)
+    checkpoint_dir: Path | None = None
+    resume: bool = False
+
+    def backbone(self, pretrained: bool = True) -> Backbone:
+        """A new backbone for the run's model, cut at ``options.layer``; the source
+        task's classifier is never part of it."""
+        t = time.perf_counter()
+        o = self.options
+        backbone = create_backbone(
+            self.spec, pretrained=pretrained, layer=o.layer, weights=o.weights
+        )
+        backbone.pop_source_head_inplace()
+        self.timings["load_model"] = self.timings.get("load_model", 0.0) + time.perf_counter() - t
+        return backbone
+
+    def features(self, backbone: Backbone, splits: Sequence[str] = SPLITS) -> dict[str, np.ndarray]:
+        """Features of each split from one cache lookup (one fingerprint, one read)."""
+        t = time.perf_counter()
+        data = self.data
+        idx = {s: data.indices(s) for s in splits}  # type: ignore[arg-type]
+        order = np.concatenate([idx[s] for s in splits])
+        items = [data.items[i] for i in order]
+        keys = [data.keys[i] for i in order]
+        feats = self.store.features(backbone, items, keys, data.modality)
+        bounds = np.cumsum([0] + [len(idx[s]) for s in splits])
+        self.timings["extract_features"] = time.perf_counter() - t
+        return {s: feats[bounds[k] : bounds[k + 1]] for k, s in enumerate(splits)}
+
+    def labels(self, split: str) -> np.ndarray:
+        return self.data.labels[self.data.indices(split)]  # type: ignore[arg-type]
+
+
+@dataclass
+class MethodResult:
+    """What a method returns. ``model``: the trained network to bundle (``None`` for a
+    baseline that is not a torch model); ``logits``: splits it already scored (the rest
+    are scored by running ``model``); ``trainable``: trained parameters per stage;
+    ``description``: what the model is, for reports (default: the source model)."""
+
+    model: nn.Module | None
+    history: list[dict[str, Any]]
+    logits: dict[str, np.ndarray] = field(default_factory=dict)
+    schedule: Schedule | None = None
+    trainable: dict[str, int] = field(default_factory=dict)
+    description: str | None = None
+
+
+class Method:
+    """Base class of a method: ``__init__`` stores the config; :meth:`fit` trains."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+
+    def fit(self, ctx: FitContext) -> MethodResult:
+        raise NotImplementedError
+
+
+def head_logits(head: nn.Module, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Logits of a feature head on each split's cached features."""
+    head.eval()
+    with torch.inference_mode():
+        return {s: head(torch.from_numpy(f)).numpy() for s, f in features.items()}
+
+
+def train_schedule(
+    ctx: FitContext,
+    model: TransferModel,
+    schedule: Schedule,
+    augment: Any,
+    label_smoothing: float = 0.0,
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Run ``schedule`` on ``model`` (in place), stage by stage: a stage ``on_features``
+    fits the head on cached features; any other runs end to end on raw items. With a
+    checkpoint folder, every end-to-end epoch is checkpointed, and ``ctx.resume``
+    continues from the checkpoint (finished stages are not run again)."""
+    data, o = ctx.data, ctx.options
+    history: list[dict[str, Any]] = []
+    trainable: dict[str, int] = {}
+    start, resume = 0, None
+    saved = load_checkpoint(ctx.checkpoint_dir) if ctx.resume and ctx.checkpoint_dir else None
+    if saved is not None:
+        if saved["meta"]["schedule"] != schedule.to_dict():
+            raise ValueError(
+                f"{ctx.checkpoint_dir}: the checkpoint was made with other options; "
+                "run again without --resume"
+            )
+        start, resume = int(saved["meta"]["stage_index"]), saved
+        history, trainable = list(saved["meta"]["history"]), dict(saved["meta"]["trainable"])
+        model.load_state_dict(saved["model"])
+        set_rng_states(saved["global_rng"])
+    train = data.take("train")[:2]
+    val = data.take("val")[:2]
+    for i, stage in enumerate(schedule.stages):
+        if i < start:
+            continue
+        t = time.perf_counter()
+        if stage.on_features:
+            feats = ctx.features(model.backbone, ("train", "val"))
+            t = time.perf_counter()
+            history += fit_head_on_features(
+                model.head, stage, feats["train"], train[1], feats["val"], val[1], o.seed
+            )
+            trainable[stage.name] = sum(p.numel() for p in model.head.parameters())
+        else:
+            extra = []
+            if ctx.checkpoint_dir is not None:
+                meta = {
+                    "stage_index": i,
+                    "schedule": schedule.to_dict(),
+                    "history": history,
+                    "trainable": trainable,
+                }
+                extra = [Checkpoint(ctx.checkpoint_dir, meta)]
+            rows = run_stage(
+                model,
+                stage,
+                train,
+                val,
+                data.modality,
+                augment,
+                o.batch_size,
+                o.seed,
+                label_smoothing=label_smoothing,
+                extra_callbacks=extra,
+                resume=resume if i == start else None,
+            )
+            history += rows
+            trainable[stage.name] = model.trainable_parameters()
+        ctx.timings[f"train_{stage.name}"] = time.perf_counter() - t
+    return history, trainable
+
+
+__all__ = ["FitContext", "Method", "MethodResult", "head_logits", "train_schedule"]

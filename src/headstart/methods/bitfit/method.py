@@ -1,0 +1,39 @@
+"""``bitfit`` (Ben Zaken et al., 2022): train only the bias terms of the backbone, with the
+new head. Stage 1 fits the head on cached features (frozen base); stage 2 trains the head
+and every parameter whose name matches ``bias_pattern`` (the convolution / linear biases
+and the BatchNorm / LayerNorm shifts), end to end, with augmentation; BatchNorm running
+statistics stay fixed. About 0.1% of the backbone's parameters move."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from headstart._progress import say
+from headstart.methods._base import FitContext, Method, MethodResult, train_schedule
+from headstart.methods.bitfit.config import BitfitConfig
+from headstart.surgery._model import TransferModel, make_head
+from headstart.train._engine import matching_parameters
+from headstart.train._schedule import Schedule, Stage, finetune_schedule
+
+
+class Bitfit(Method):
+    config: BitfitConfig
+
+    def fit(self, ctx: FitContext) -> MethodResult:
+        c = self.config
+        backbone = ctx.backbone()
+        (head_stage,) = finetune_schedule(
+            backbone.block_names, 0, c.head_lr, c.lr, 1.0, c.head_epochs, c.epochs, c.patience
+        ).stages
+        biases = Stage("bitfit", (), c.lr, (), c.epochs, c.patience, params=(c.bias_pattern,))
+        if not matching_parameters(backbone, biases.params):
+            say(
+                f"[yellow]bitfit[/]: {backbone.spec.name} has no {c.bias_pattern!r} terms; "
+                "only the head trains"
+            )
+            biases = dataclasses.replace(biases, params=())
+        schedule = Schedule((head_stage, biases))
+        head = make_head(backbone.feature_dim, len(ctx.data.classes), c.hidden, c.dropout)
+        model = TransferModel(backbone, head, freeze_bn=True)
+        history, trainable = train_schedule(ctx, model, schedule, ctx.options.augment)
+        return MethodResult(model, history, {}, schedule, trainable)
