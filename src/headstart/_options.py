@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from headstart._fields import fraction, option, positive
+from headstart._fields import fraction, non_negative, option, positive
 from headstart.data._transforms import Augment
 
 
@@ -107,14 +107,16 @@ def build_fit_options(config_classes: list[type]) -> type:
     return cls
 
 
+_MUST = {positive: "> 0", non_negative: ">= 0", fraction: "in [0, 1)"}  # when `must` is unsaid
+
+
 def _check_all(self: Any) -> None:
     for f in dataclasses.fields(self):
         check = f.metadata.get("check")
         value = getattr(self, f.name)
         if check is not None and value is not None and not check(value):
-            raise ValueError(
-                f"option {flag_of(f)}: {value!r} is invalid; it must be {f.metadata['must']}"
-            )
+            must = f.metadata["must"] or _MUST.get(check, "valid")
+            raise ValueError(f"option {flag_of(f)}: {value!r} is invalid; it must be {must}")
 
 
 def flag_of(f: dataclasses.Field) -> str:
