@@ -330,7 +330,7 @@ def predict(
         items, skipped = readable_images(items)
     _list_skipped(skipped)
     if not items:
-        raise typer.BadParameter(f"no readable input among {len(skipped)} given")
+        raise typer.BadParameter(f"no readable input to predict ({len(skipped)} skipped)")
     proba = predictor.predict_proba(items)
     rows = [
         {"input": item, "label": predictor.classes[int(p.argmax())], "probability": float(p.max())}
