@@ -30,11 +30,13 @@ def export(
         f"{bundle / entry['file']}: opset {entry['opset']}, {entry['bytes'] / 1e6:.1f} MB; "
         f"inputs {shapes}",
         highlight=False,
+        soft_wrap=True,
     )
     out.print(
         f"parity with PyTorch: max |logit diff| {p['max_abs_diff']:.1e} on {p['items']} "
         f"{p['source']} inputs (tolerance {p['tolerance']:g})",
         highlight=False,
+        soft_wrap=True,
     )
     int8 = entry.get("int8")
     if int8 is not None:
@@ -49,6 +51,7 @@ def export(
         out.print(
             f"{bundle / int8['file']}: {int8['bytes'] / 1e6:.1f} MB; [{colour}]{detail}[/]",
             highlight=False,
+            soft_wrap=True,
         )
 
 
