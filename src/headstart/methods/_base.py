@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from headstart._progress import say
 from headstart.cache._store import FeatureStore
 from headstart.data._dataset import SPLITS, LabeledData
 from headstart.surgery._model import TransferModel
@@ -124,13 +125,17 @@ def train_schedule(
     trainable: dict[str, int] = {}
     start, resume = 0, None
     saved = load_checkpoint(ctx.checkpoint_dir) if ctx.resume and ctx.checkpoint_dir else None
+    if ctx.resume and saved is None:
+        say(f"[yellow]--resume[/]: no checkpoint at {ctx.checkpoint_dir}; starting from the top")
     if saved is not None:
-        if saved["meta"]["schedule"] != schedule.to_dict():
+        if Schedule.from_dict(saved["meta"]["schedule"]) != schedule:
             raise ValueError(
                 f"{ctx.checkpoint_dir}: the checkpoint was made with other options; "
                 "run again without --resume"
             )
         start, resume = int(saved["meta"]["stage_index"]), saved
+        name = schedule.stages[start].name
+        say(f"resuming from {ctx.checkpoint_dir}: stage {name}, after epoch {saved['epoch']}")
         history, trainable = list(saved["meta"]["history"]), dict(saved["meta"]["trainable"])
         model.load_state_dict(saved["model"])
         set_rng_states(saved["global_rng"])
