@@ -42,6 +42,7 @@ from headstart._version import __version__
 from headstart.bundle._bundle import Predictor, write_bundle_into
 from headstart.cache._store import FeatureStore
 from headstart.data._dataset import SPLITS, DataError, LabeledData
+from headstart.data._modality import get_modality
 from headstart.data._readers import read_data
 from headstart.evaluate._metrics import classification_report
 from headstart.methods import FitContext, get_method, list_methods
@@ -101,7 +102,7 @@ def load_data(data: str | os.PathLike[str] | LabeledData, opts: FitOptions) -> L
 
 def input_paths(data: LabeledData) -> list[str]:
     """The files and folders a run reads: the source, and every image path."""
-    items = [str(i) for i in data.items] if data.modality == "image" else []
+    items = [str(i) for i in data.items] if get_modality(data.modality).files else []
     return [data.source, *items]
 
 
@@ -152,6 +153,8 @@ def fit(
         clean_stale_temps(Path(out).absolute().parent)
     for s in data.skipped:
         say(f"[yellow]skipped[/] {s.where}: {s.reason}")
+    if data.duplicates:
+        say(f"[yellow]{len(data.duplicates)} duplicate(s) left out[/] (listed in metrics.json)")
     store = store if store is not None else FeatureStore(opts.cache_dir)
     passes_before = store.forward_passes
     timings: dict[str, float] = {"read_data": time.perf_counter() - started}
@@ -208,6 +211,7 @@ def fit(
             "trainable_per_stage": run.trainable,
         },
         "skipped": [dataclasses.asdict(s) for s in data.skipped],
+        "duplicates": [dataclasses.asdict(d) for d in data.duplicates],
         "schedule": run.schedule.to_dict() if run.schedule else None,
         "seed": opts.seed,
         "options": options_dict(opts),

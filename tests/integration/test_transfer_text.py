@@ -67,8 +67,10 @@ def test_extract_beats_chance(rt_csv: Path, model: str, floor: float, key: str, 
     result = headstart.fit(rt_csv, model=model, strategy="extract")
     report_metric(f"rt_{key}_extract_test_accuracy", result.test_accuracy)
     assert result.metrics["classes"] == CLASSES
-    assert result.metrics["samples"] == {"train": 256, "val": 44, "test": 300}
-    assert result.metrics["forward_passes"] == len(set(result.data.keys))  # duplicates: once
+    samples, dups = result.metrics["samples"], len(result.metrics["duplicates"])
+    assert samples["test"] == 300 and sum(samples.values()) == 600 - dups  # a copy is left out
+    assert dups < 5 and abs(samples["train"] - 256) <= dups and abs(samples["val"] - 44) <= dups
+    assert result.metrics["forward_passes"] == len(set(result.data.keys))
     assert result.test_accuracy > floor
 
 

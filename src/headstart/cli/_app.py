@@ -15,7 +15,7 @@ from rich.table import Table
 import headstart
 from headstart._progress import set_quiet
 from headstart.cli._options import with_options
-from headstart.data._readers import IMAGE_EXTENSIONS
+from headstart.data._modality import get_modality
 
 app = typer.Typer(
     add_completion=False,
@@ -45,7 +45,7 @@ def models(
         table.add_column(col)
     for s in specs:
         pre = s.preprocess
-        inp = f"{pre.input_size}px" if s.modality == "image" else f"{pre.max_length} tokens"  # type: ignore[union-attr]
+        inp = get_modality(s.modality).describe_input(pre)
         table.add_row(
             s.name,
             s.modality,
@@ -286,24 +286,25 @@ def shift(
 def _expand_inputs(inputs: list[str], modality: str, text_column: str) -> list[str]:
     from headstart.data._clean import hidden_part
 
+    m = get_modality(modality)
     items: list[str] = []
     for x in inputs:
         p = Path(x)
-        if modality == "image" and p.is_dir():
+        if m.files and p.is_dir():
             items += sorted(
                 str(f)
                 for f in p.rglob("*")
-                if f.suffix.lower() in IMAGE_EXTENSIONS and not hidden_part(f, p) and f.is_file()
+                if f.suffix.lower() in m.extensions and not hidden_part(f, p) and f.is_file()
             )
-        elif modality == "text" and p.suffix.lower() in (".csv", ".tsv", ".jsonl") and p.is_file():
+        elif not m.files and p.suffix.lower() in (".csv", ".tsv", ".jsonl") and p.is_file():
             from headstart.data._readers import _table_rows
 
             for line, row in _table_rows(p):
                 if text_column not in row:
                     raise typer.BadParameter(f"{p}:{line}: no {text_column!r} column")
                 items.append(str(row[text_column]))
-        elif modality == "image" and not p.is_file():
-            raise typer.BadParameter(f"{x}: no such image file")
+        elif m.files and not p.is_file():
+            raise typer.BadParameter(f"{x}: no such file")
         else:
             items.append(x)
     return items
@@ -326,7 +327,7 @@ def predict(
     predictor = load_predictor(bundle, runtime)
     items = _expand_inputs(inputs, predictor.modality, text_column)
     skipped = []
-    if predictor.modality == "image":  # as fit does: skip unreadable images, and list them
+    if get_modality(predictor.modality).files:  # as fit does: skip unreadable files, list them
         items, skipped = readable_images(items)
     _list_skipped(skipped)
     if not items:

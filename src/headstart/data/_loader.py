@@ -6,15 +6,15 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from headstart.data._readers import load_image
+from headstart.data._modality import get_modality
 from headstart.data._transforms import Augment
 
 
 def load_items(items: Sequence[Any], modality: str) -> list[Any]:
-    """Image paths become RGB PIL images; texts and already-loaded images pass through."""
-    if modality != "image":
-        return list(items)
-    return [load_image(x) if isinstance(x, str) else x for x in items]
+    """Each item as its modality loads it (image paths become RGB PIL images; texts and
+    already-loaded images pass through)."""
+    load = get_modality(modality).load
+    return [load(x) for x in items]
 
 
 def iter_batches(

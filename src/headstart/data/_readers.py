@@ -19,7 +19,6 @@ column, undecodable text, too few examples, an empty validation or test split) r
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import sys
@@ -28,24 +27,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
 
-from headstart.data._clean import dedupe, hidden_part, is_hidden, normalize_label, text_content_key
+from headstart.data._clean import dedupe, hidden_part, is_hidden, normalize_label
 from headstart.data._dataset import SPLITS, DataError, LabeledData, Skipped, stratified_split
-from headstart.data._transforms import to_rgb
+from headstart.data._items import check_image
+from headstart.data._modality import get_modality, modality_of_file
 
-IMAGE_EXTENSIONS = {
-    ".jpg",
-    ".jpeg",
-    ".png",
-    ".bmp",
-    ".gif",
-    ".tif",
-    ".tiff",
-    ".webp",
-    ".ppm",
-    ".pgm",
-}
 PATH_COLUMNS = ("path", "image", "file", "filepath", "filename")
 _SPLIT_ALIASES = {
     "train": "train",
@@ -56,24 +43,6 @@ _SPLIT_ALIASES = {
 }
 
 
-def load_image(path: str | Path) -> Image.Image:
-    """Open an image as 8-bit RGB, honouring its EXIF orientation."""
-    with Image.open(path) as img:
-        img = ImageOps.exif_transpose(img)
-        img.load()
-        return to_rgb(img)
-
-
-def _check_image(path: Path) -> str:
-    """Decode the image fully; return the sha1 of its bytes. Raises on a bad file."""
-    raw = path.read_bytes()
-    with Image.open(io.BytesIO(raw)) as img:
-        if img.width < 1 or img.height < 1:
-            raise ValueError("empty image")
-        to_rgb(ImageOps.exif_transpose(img))  # decodes fully, as training will
-    return hashlib.sha1(raw).hexdigest()
-
-
 def readable_images(paths: Sequence[str]) -> tuple[list[str], list[Skipped]]:
     """The paths that decode as images, and the others as :class:`Skipped` with the reason
     (what ``fit`` skips; ``predict`` and ``evaluate`` skip the same)."""
@@ -81,16 +50,12 @@ def readable_images(paths: Sequence[str]) -> tuple[list[str], list[Skipped]]:
     skipped: list[Skipped] = []
     for path in paths:
         try:
-            _check_image(Path(path))
+            check_image(Path(path))
         except Exception as exc:  # anything PIL or the file system raises: a bad input
             skipped.append(Skipped(str(path), f"unreadable image: {exc}"))
         else:
             ok.append(path)
     return ok, skipped
-
-
-def text_key(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 def read_data(
@@ -122,16 +87,16 @@ def read_data(
     modality = rows[0][0] if rows else "image"
     items, labels, keys, splits, wheres = [], [], [], [], []
     for kind, item, label, split, where in rows:
-        if kind == "image":
-            try:
-                key = _check_image(Path(item))
-            except Exception as exc:
-                if strict:
-                    raise DataError(f"{where}: unreadable image {item}: {exc}") from exc
-                skipped.append(Skipped(item, f"unreadable image: {exc}"))
-                continue
-        else:
-            key = text_key(item)
+        m = get_modality(kind)
+        try:
+            key = m.key(item)
+        except Exception as exc:
+            if not m.files:
+                raise
+            if strict:
+                raise DataError(f"{where}: {m.unreadable} {item}: {exc}") from exc
+            skipped.append(Skipped(item, f"{m.unreadable}: {exc}"))
+            continue
         items.append(item)
         labels.append(label)
         keys.append(key)
@@ -160,18 +125,14 @@ def from_items(
     split into train and validation only (the caller keeps its own test data)."""
     if len(items) != len(labels):
         raise DataError(f"{source}: {len(items)} items but {len(labels)} labels")
-    if modality is None:
-        modality = (
-            "image"
-            if items
-            and all(
-                isinstance(x, (str, Path))
-                and Path(x).suffix.lower() in IMAGE_EXTENSIONS
-                and Path(x).is_file()
-                for x in items
-            )
-            else "text"
-        )
+    if modality is None:  # files of one file modality, or texts
+        kinds = {
+            modality_of_file(x) if isinstance(x, str | Path) and Path(x).is_file() else None
+            for x in items
+        }
+        one = kinds.pop() if len(kinds) == 1 else None
+        modality = one.name if one is not None else "text"
+    m = get_modality(modality)
     skipped: list[Skipped] = []
     kept, kept_labels, keys, wheres = [], [], [], []
     for i, (x, raw_label) in enumerate(zip(items, labels, strict=True)):
@@ -179,11 +140,11 @@ def from_items(
         if lab is None:
             skipped.append(Skipped(f"{source}: item {i}", why))
             continue
-        if modality == "image":
+        if m.files:
             try:
-                keys.append(_check_image(Path(x)))
+                keys.append(m.key(x))
             except Exception as exc:
-                skipped.append(Skipped(str(x), f"unreadable image: {exc}"))
+                skipped.append(Skipped(str(x), f"{m.unreadable}: {exc}"))
                 continue
             kept.append(str(Path(x).resolve()))
         else:
@@ -191,7 +152,7 @@ def from_items(
                 raise DataError(
                     f"{source}: item {i} is {type(x).__name__}, expected a text or an image path"
                 )
-            keys.append(text_key(x))
+            keys.append(m.key(x))
             kept.append(x)
         kept_labels.append(lab)
         wheres.append(f"{source}: item {i}")
@@ -223,7 +184,8 @@ def _label(value: object) -> tuple[str | None, str]:
 def _assemble(
     p, modality, items, labels, keys, splits, skipped, val, test, seed, wheres, check_splits=True
 ) -> LabeledData:
-    groups = keys if modality == "image" else [text_content_key(x) for x in items]
+    group_key = get_modality(modality).group_key
+    groups = [group_key(x, k) for x, k in zip(items, keys, strict=True)]
     keep, duplicates = dedupe(groups, labels, splits, wheres)
     if len(keep) < len(items):
         items, labels, keys, splits = (
@@ -316,13 +278,14 @@ def _read_class_folders(root: Path, split: str | None) -> tuple[list[tuple], lis
         for f in sorted(d.rglob("*")):
             if hidden_part(f, d) or f.is_dir():
                 continue
-            if f.suffix.lower() not in IMAGE_EXTENSIONS:
+            kind = modality_of_file(f)
+            if kind is None:
                 skipped.append(
                     Skipped(str(f), f"not an image file extension ({f.suffix or 'none'})")
                 )
                 continue
             label = normalize_label(d.name) or d.name
-            rows.append(("image", str(f.resolve()), label, split, str(f)))
+            rows.append((kind.name, str(f.resolve()), label, split, str(f)))
     return rows, skipped
 
 
@@ -422,7 +385,8 @@ def _read_table(
             if not found:
                 skipped.append(Skipped(where, f"image file not found: {f}"))
                 continue
-            rows.append(("image", resolved, label, split, where))
+            kind = modality_of_file(resolved)
+            rows.append((kind.name if kind else "image", resolved, label, split, where))
         else:
             rows.append(("text", value, label, split, where))
     return rows, skipped

@@ -167,7 +167,7 @@ def render_model_card(metrics: Mapping[str, Any], bundle: Mapping[str, Any] | No
         "import headstart",
         "",
         'model = headstart.load("path/to/this/folder")',
-        f"model.predict([...])  # a list of {'texts' if modality == 'text' else 'image paths'}",
+        f"model.predict([...])  # a list of {_noun(modality)}",
         "```",
         "",
     ]
@@ -238,3 +238,12 @@ def _is_transfer(strategy: str) -> bool:
         return get_method(strategy).kind == "transfer"
     except ValueError:  # a method this version does not know
         return False
+
+
+def _noun(modality: str) -> str:
+    from headstart.data._modality import get_modality
+
+    try:
+        return get_modality(modality).noun
+    except ValueError:  # metrics without a known modality
+        return "inputs"

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from headstart.data._readers import IMAGE_EXTENSIONS
+from headstart.data._items import IMAGE_EXTENSIONS
 from headstart.evaluate._report_html import Html, esc, join, tag
 
 TEXT_CHARS = 160  # a text item longer than this is cut, the full text in its tooltip

@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from headstart import __version__
-from headstart.data._readers import load_image
+from headstart.data._items import load_image
 from headstart.serve._batcher import Batcher
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from headstart.data._dataset import SPLITS
-from headstart.data._readers import load_image
+from headstart.data._items import load_image
 from headstart.data._transforms import to_rgb
 from headstart.methods._base import FitContext, Method, MethodResult, head_logits
 from headstart.methods.pixels.config import PixelsConfig
