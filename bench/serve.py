@@ -13,7 +13,7 @@ server process (``VmHWM``). Client and server share the machine's cores.
 Writes ``OUT/serve.json`` and ``OUT/serve.md`` (atomically). Traffic goes to loopback
 only, and every loop is bounded in time.
 
-    .venv/bin/python bench/serve.py            # about 4 minutes on 2 cores
+    .venv/bin/python bench/serve.py            # about 2.5 minutes on 2 cores
     .venv/bin/python bench/serve.py --quick    # a smoke run
 """
 
