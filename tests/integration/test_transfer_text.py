@@ -145,3 +145,18 @@ def test_glove_finetune_bundle_round_trips(
     assert vocab.count("\n") == 400_000
     hide_package(headstart.get_spec(GLOVE).weights.locator)
     _check_round_trip(glove_finetune)
+
+
+def test_minilm_bitfit_moves_only_bias_terms(rt_small_csv: Path, report_metric) -> None:
+    result = headstart.fit(
+        rt_small_csv, model=MINILM, strategy="bitfit", epochs=1, lr=1e-3, batch_size=16
+    )
+    report_metric("rt_minilm_bitfit_test_accuracy", result.test_accuracy)
+    assert result.test_accuracy > 0.55  # chance 0.5; 60 test snippets
+    pretrained = headstart.create_backbone(MINILM)
+    changed = _changed(result.predictor.model.backbone.state_dict(), pretrained.state_dict())
+    kept = [r["epoch"] for r in result.history if r["stage"] == "bitfit" and r["best"]]
+    assert bool(changed) == (kept == [1]), kept
+    assert all(k.endswith("bias") for k in changed), sorted(changed)
+    trainable = result.metrics["parameters"]["trainable_per_stage"]["bitfit"]
+    assert trainable < 0.01 * result.metrics["parameters"]["total"]  # about 0.1% plus the head

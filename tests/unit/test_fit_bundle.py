@@ -299,3 +299,29 @@ def test_a_finetune_stage_that_only_hurts_is_undone(tiny_texts: Path, store, mon
     assert all(r["val_acc"] < entry for r in stage2[1:])  # training did hurt...
     assert [r["epoch"] for r in stage2 if r["best"]] == [0]  # ...so epoch 0 is kept
     assert result.metrics["splits"]["val"]["accuracy"] == pytest.approx(entry)
+
+
+def test_bundle_records_the_head_type_and_loads_bundles_of_0_1(tiny_images: Path, tmp_path: Path):
+    out = tmp_path / "model"
+    headstart.fit(tiny_images, out, model="test_cnn.tiny", head="mlp", head_epochs=3)
+    config = json.loads((out / "headstart.json").read_text())
+    assert config["head"]["type"] == "mlp" and config["head"]["hidden"] == [256]
+    image = str(next(tiny_images.rglob("*.png")))
+    before = headstart.load(out).predict_proba([image])
+    del config["head"]["type"]  # as 0.1 wrote it
+    (out / "headstart.json").write_text(json.dumps(config))
+    np.testing.assert_allclose(headstart.load(out).predict_proba([image]), before, atol=1e-6)
+    config["head"]["type"] = "no_such_head"
+    (out / "headstart.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="no_such_head"):  # BundleError is a ValueError
+        headstart.load(out)
+
+
+def test_forward_features_and_head_compose_to_forward(tiny_images: Path):
+    result = headstart.fit(tiny_images, model="test_cnn.tiny", head_epochs=3)
+    model = result.predictor.model
+    batch = model.backbone.collate(headstart.data.load_items(result.data.items[:4], "image"))
+    with torch.inference_mode():
+        feats = model.forward_features(batch)
+        assert feats.shape == (4, model.backbone.feature_dim)
+        assert torch.equal(model.forward_head(feats), model(batch))

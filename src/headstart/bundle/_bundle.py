@@ -27,25 +27,14 @@ from headstart._io import atomic_dir, atomic_write_json, check_out
 from headstart._version import __version__
 from headstart.bundle._skeleton import save_assets, skeleton
 from headstart.bundle._validate import read_config
-from headstart.surgery._model import TransferModel, make_head
+from headstart.surgery._heads import build_head, describe_head
+from headstart.surgery._model import TransferModel
 from headstart.train._loop import predict_logits
 from headstart.zoo._spec import BackboneSpec
 
 BUNDLE_FORMAT = 1
 CONFIG_NAME = "headstart.json"
 WEIGHTS_NAME = "model.safetensors"
-
-
-def head_config(head: torch.nn.Sequential) -> dict[str, Any]:
-    """The shape of a :func:`make_head` head: input width, hidden sizes, dropout, classes."""
-    linears = [m for m in head if isinstance(m, torch.nn.Linear)]
-    drops = [m.p for m in head if isinstance(m, torch.nn.Dropout)]
-    return {
-        "in_dim": linears[0].in_features,
-        "hidden": [m.out_features for m in linears[:-1]],
-        "dropout": drops[0] if drops else 0.0,
-        "n_classes": linears[-1].out_features,
-    }
 
 
 def write_bundle(
@@ -79,7 +68,7 @@ def write_bundle_into(
         "backbone": backbone.spec.to_dict(),
         "layer": backbone.layer,
         "feature_dim": backbone.feature_dim,
-        "head": head_config(model.head),
+        "head": describe_head(model.head),
         "classes": list(classes),
         "torch_version": torch.__version__,
         **(extra or {}),
@@ -155,7 +144,7 @@ def load_bundle(path: str | os.PathLike[str]) -> Predictor:
     spec = BackboneSpec.from_dict(config["backbone"])
     backbone = skeleton(spec, config["layer"], folder / "assets")
     h = config["head"]
-    head = make_head(h["in_dim"], h["n_classes"], tuple(h["hidden"]), h["dropout"])
+    head = build_head(h)
     model = TransferModel(backbone, head)
     model.load_state_dict(load_file(str(folder / WEIGHTS_NAME)), strict=True)
     model.eval()

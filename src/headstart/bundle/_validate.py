@@ -148,6 +148,10 @@ def _check_head(h: Any, feature_dim: Any, bad: Any) -> int | None:
     """The number of outputs the head config declares (``None`` when it does not say)."""
     if not isinstance(h, dict):
         raise bad("head", f"expected an object, found {_kind(h)}")
+    from headstart.surgery._heads import head_types
+
+    if h.get("type", "mlp") not in head_types():
+        raise bad("head.type", f"{h['type']!r} is not a head type this version knows")
     if feature_dim is not None and not _is_count(feature_dim):
         raise bad("feature_dim", f"expected a positive integer, found {feature_dim!r}")
     for key in ("in_dim", "n_classes"):

@@ -74,8 +74,16 @@ class TransferModel(nn.Module):
             bn_eval_inplace(self.backbone)
         return self
 
+    def forward_features(self, inputs: object) -> torch.Tensor:
+        """The backbone's pooled features, ``(N, feature_dim)``."""
+        return self.backbone(inputs)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        """The head's logits for features, ``(N, n_classes)``."""
+        return self.head(features)
+
     def forward(self, inputs: object) -> torch.Tensor:
-        return self.head(self.backbone(inputs))
+        return self.forward_head(self.forward_features(inputs))
 
     def trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
