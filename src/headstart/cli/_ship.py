@@ -78,5 +78,5 @@ def serve(
     from headstart.serve import serve as run_server
 
     limits = Limits(max_body_bytes=int(max_body_mb * 1024 * 1024), max_items=max_items)
-    out.print(f"serving {bundle} ({runtime}) on http://{host}:{port} (Ctrl-C stops)")
+    out.print(f"loading {bundle} for the {runtime} runtime; then http://{host}:{port}")
     run_server(bundle, host, port, runtime, limits, allow_paths)
