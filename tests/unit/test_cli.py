@@ -117,3 +117,12 @@ def test_predict_rejects_missing_image(tiny_images: Path, tmp_path: Path):
     )
     code, out = _run("predict", str(out_dir), str(tmp_path / "nope.png"))
     assert code != 0 and "nope.png" in out
+
+
+def test_readme_options_table_is_generated_from_the_fields():
+    from headstart.cli._options import options_markdown
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start, end = "<!-- options:start -->\n", "<!-- options:end -->"
+    table = readme[readme.index(start) + len(start) : readme.index(end)]
+    assert table == options_markdown(), "run `headstart methods --markdown` into the README"

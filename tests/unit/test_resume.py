@@ -87,6 +87,7 @@ def test_resume_after_kill_gives_the_weights_of_an_uninterrupted_run(tiny_texts,
         assert (ours[k] == theirs[k]).all(), k
     h_ours = json.loads((out / "history.json").read_text())
     h_ref = json.loads((reference / "history.json").read_text())
+
     def same(rows: list[dict]) -> list[dict]:  # everything but the wall time
         return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
 

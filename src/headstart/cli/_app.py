@@ -66,9 +66,17 @@ def models(
 @app.command()
 def methods(
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print every option as a Markdown table.")
+    ] = False,
 ) -> None:
     """List the registered methods (transfer, scratch, baselines) and their options."""
+    from headstart.cli._options import options_markdown
     from headstart.methods import list_methods
+
+    if markdown:
+        print(options_markdown(), end="")
+        return
 
     rows = [
         {

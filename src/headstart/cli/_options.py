@@ -27,7 +27,7 @@ def _cli_type(f: dataclasses.Field) -> type:
 def _default_text(f: dataclasses.Field) -> str:
     """``default: X``; for a method option, each method's default."""
     if not f.metadata.get("method"):
-        return "" if f.default in (None, False) else f" (default: {f.default})"
+        return "" if f.default is None or f.default is False else f" (default: {f.default})"
     per = {}
     for m in list_methods():
         for g in dataclasses.fields(m.config_cls):
@@ -137,4 +137,29 @@ def with_options(skip: Sequence[str] = ()) -> Callable[[Callable[..., Any]], Cal
     return decorate
 
 
-__all__ = ["collect_options", "option_parameters", "with_options"]
+def options_markdown() -> str:
+    """The README's options table, from the same fields as the flags: regenerate it with
+    ``headstart methods --markdown`` (a test checks the README holds this table)."""
+    lines = ["| flag | applies to | default | what it does |", "|---|---|---|---|"]
+    methods = list_methods()
+    for _, f in _leaf_fields(FitOptions):
+        if f.metadata.get("method"):
+            users = [
+                m.name
+                for m in methods
+                if f.name in {g.name for g in dataclasses.fields(m.config_cls)}
+            ]
+            where = ", ".join(users)
+            default = _default_text(f).removeprefix(" (default: ").removesuffix(")")
+            default = default.split(";")[0]
+        else:
+            where = "every method"
+            default = "" if f.default is None or f.default is False else str(f.default)
+            if f.default is True:
+                default = "on"
+        helptext = f.metadata.get("help", "").replace("|", "\\|")
+        lines.append(f"| `{flag_of(f)}` | {where} | {default} | {helptext} |")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["collect_options", "option_parameters", "options_markdown", "with_options"]

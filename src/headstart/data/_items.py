@@ -23,6 +23,7 @@ IMAGE_EXTENSIONS = {
     ".pgm",
 }
 
+
 def load_image(path: str | Path) -> Image.Image:
     """Open an image as 8-bit RGB, honouring its EXIF orientation."""
     with Image.open(path) as img:

@@ -9,5 +9,6 @@ register_method(
     ScratchConfig,
     Scratch,
     kind="scratch",
-    summary="the same architecture randomly initialised, every block trained",
+    summary="the same architecture randomly initialised, every block trained "
+    "(for at most 2x --epochs, patience at least 5)",
 )
