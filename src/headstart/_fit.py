@@ -156,6 +156,8 @@ def fit(
     if data.duplicates:
         say(f"[yellow]{len(data.duplicates)} duplicate(s) left out[/] (listed in metrics.json)")
     store = store if store is not None else FeatureStore(opts.cache_dir)
+    if info.kind != "baseline":
+        store.check_writable()
     passes_before = store.forward_passes
     timings: dict[str, float] = {"read_data": time.perf_counter() - started}
     ranking = None

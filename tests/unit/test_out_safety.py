@@ -197,3 +197,11 @@ def test_predictor_save_refuses_a_foreign_folder(tiny_images: Path, tmp_path: Pa
         result.predictor.save(mine)
     saved = result.predictor.save(tmp_path / "bundle")
     assert headstart.load(saved).predict([str(next(tiny_images.rglob("*.png")))])
+
+
+def test_an_unwritable_cache_fails_before_any_work(tiny_images: Path, tmp_path: Path):
+    blocker = tmp_path / "cache-is-a-file"
+    blocker.write_text("x")
+    with pytest.raises(ValueError, match=r"feature cache .* cannot be created"):
+        headstart.fit(tiny_images, tmp_path / "out", cache_dir=str(blocker / "sub"), **FAST)
+    assert not (tmp_path / "out").exists()

@@ -200,3 +200,59 @@ def test_feature_head_learns_and_restores_the_best_epoch(seed: int) -> None:
         acc = float((head(torch.from_numpy(xv)).argmax(1).numpy() == yv).mean())
     assert acc == pytest.approx(best[0]["val_acc"])
     assert acc > 0.6
+
+
+def test_fit_stage_zips_streams_and_logs_each_loss_term(seed: int) -> None:
+    """Two streams (labelled source, unlabelled target, cycled), an objective with two
+    named terms: the loop sums them and the history logs each one per epoch."""
+    from headstart.train import (
+        Callback,
+        History,
+        StepOutput,
+        TensorStream,
+        fit_stage,
+    )
+
+    x, y = _blobs(3, n=60)
+    xt, _ = _blobs(3, n=20, seed=3)
+    seen_target = []
+
+    def objective(model, batches):
+        src, tgt = batches["source"], batches["target"]
+        assert tgt.target is None and len(tgt.index) <= 8
+        seen_target.extend(tgt.index.tolist())
+        logits = model(src.inputs)
+        ce = nn.functional.cross_entropy(logits, src.target)
+        # a second term: pull the target's mean output towards the source's
+        align = (model(tgt.inputs).mean(0) - logits.mean(0)).pow(2).sum()
+        return StepOutput({"ce": ce, "align": 0.1 * align}, logits, src.target)
+
+    class Count(Callback):
+        batches = 0
+
+        def on_train_batch_end(self, state, logs):
+            Count.batches += 1
+
+    model = make_head(5, 3, hidden=(8,))
+    history = History()
+    stage = Stage("adapt", lr=1e-2, max_epochs=3, patience=10)
+    fit_stage(
+        model,
+        stage,
+        {
+            "source": TensorStream(torch.from_numpy(x), torch.from_numpy(y).long(), 16),
+            "target": TensorStream(torch.from_numpy(xt), None, 8),
+        },
+        objective,
+        [history, Count()],
+        seed=seed,
+        evaluate_start=False,
+    )
+    rows = history.rows
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    for r in rows:
+        assert r["train_loss"] == pytest.approx(r["train_ce"] + r["train_align"])
+        assert r["train_align"] > 0
+    assert Count.batches == 3 * 4  # 60 source rows in batches of 16: the source sets the epoch
+    assert set(seen_target) == set(range(20))  # the target stream is cycled through
+    assert rows[-1]["train_ce"] < rows[0]["train_ce"]

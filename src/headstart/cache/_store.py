@@ -86,6 +86,21 @@ class FeatureStore:
         self.forward_passes = 0
         self.extract_seconds = 0.0
 
+    def check_writable(self) -> None:
+        """Fail now, in one line, if features could not be stored (before any work)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            ok = self.root.is_dir() and os.access(self.root, os.W_OK | os.X_OK)
+        except OSError as exc:
+            raise ValueError(
+                f"feature cache {self.root}: cannot be created ({exc}); "
+                "set HEADSTART_CACHE to a writable folder"
+            ) from None
+        if not ok:
+            raise ValueError(
+                f"feature cache {self.root}: not writable; set HEADSTART_CACHE to a writable folder"
+            )
+
     def entry_dir(self, backbone: Backbone) -> Path:
         fp, _ = fingerprint(backbone)
         return self.root / fp[:2] / fp
