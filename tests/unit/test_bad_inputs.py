@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import sys
 import warnings
@@ -430,3 +431,29 @@ def test_predict_and_evaluate_skip_unreadable_images_and_list_them(
     assert code == 2 and "no readable input" in err
     code, stdout, err = _cli(monkeypatch, capsys, "evaluate", out, tiny_images)
     assert code in (0, None) and "broken.png" in err and "36 examples" in stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["fit", "DATA", "--out", "OUT", "--epochs", "abc"], "Invalid value for '--epochs'"),
+        (["fit", "DATA", "--out", "OUT", "--unfreeze", "2"], "--unfreeze does not apply"),
+        (["fit", "DATA", "--bogus"], "No such option: --bogus"),
+        (["fit", "DATA"], "Missing option '--out'"),
+        (["nope"], "No such command 'nope'"),
+    ],
+)
+def test_usage_errors_are_one_line_with_exit_2(args, message, tiny_texts, tmp_path):
+    import subprocess
+    import sys
+
+    exe = str(Path(sys.executable).with_name("headstart"))
+    words = [
+        str(tiny_texts) if a == "DATA" else str(tmp_path / "o") if a == "OUT" else a for a in args
+    ]
+    proc = subprocess.run(
+        [exe, *words], capture_output=True, text=True, env={**os.environ, "COLUMNS": "300"}
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and message in lines[0], proc.stderr

@@ -449,8 +449,21 @@ def main() -> None:
 
     err = Console(stderr=True)
     debug = os.environ.get("HEADSTART_DEBUG", "") not in ("", "0")
+    usage_error = typer.BadParameter.__mro__[1]  # typer's UsageError (it bundles its own click)
+
     try:
-        app()
+        code = app(standalone_mode=False)
+    except usage_error as exc:  # type: ignore[misc]  # a bad flag or value: one line, as any other user error
+        hint = f" (`{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        err.print(
+            f"[red]error:[/] {escape(_one_line(exc.format_message()))}{hint}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(2)
+    except typer.Abort:
+        err.print("[red]interrupted[/]")
+        sys.exit(130)
     except KeyboardInterrupt:
         err.print("[red]interrupted[/]")
         sys.exit(130)
@@ -469,3 +482,4 @@ def main() -> None:
             highlight=False,
         )
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)  # as a standalone click command does
