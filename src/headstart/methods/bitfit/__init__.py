@@ -9,5 +9,5 @@ register_method(
     BitfitConfig,
     Bitfit,
     kind="transfer",
-    summary="head on cached features, then only the backbone's bias terms (about 0.1%)",
+    summary="head on cached features, then only the backbone's bias terms (0.1-0.6%)",
 )

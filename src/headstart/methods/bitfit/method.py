@@ -2,7 +2,7 @@
 new head. Stage 1 fits the head on cached features (frozen base); stage 2 trains the head
 and every parameter whose name matches ``bias_pattern`` (the convolution / linear biases
 and the BatchNorm / LayerNorm shifts), end to end, with augmentation; BatchNorm running
-statistics stay fixed. About 0.1% of the backbone's parameters move."""
+statistics stay fixed. 0.11% of MiniLM's parameters move, 0.62% of Lite0's."""
 
 from __future__ import annotations
 
