@@ -39,6 +39,17 @@ def _default_text(f: dataclasses.Field) -> str:
     return " (default: " + ", ".join(f"{k} {v}" for k, v in per.items()) + ")"
 
 
+def _own_default(f: dataclasses.Field) -> Any:
+    """The default a field really has: a method option's is its method's, not ``None``."""
+    if not f.metadata.get("method"):
+        return f.default
+    for m in list_methods():
+        for g in dataclasses.fields(m.config_cls):
+            if g.name == f.name:
+                return g.default
+    return f.default
+
+
 def _leaf_fields(cls: type, prefix: str = "") -> list[tuple[str, dataclasses.Field]]:
     """``(path, field)`` of every CLI-settable field, nested dataclasses flattened."""
     out: list[tuple[str, dataclasses.Field]] = []
@@ -67,7 +78,7 @@ def option_parameters(skip: Sequence[str] = ()) -> list[inspect.Parameter]:
             continue
         typ = _cli_type(f)
         helptext = f.metadata.get("help", "") + _default_text(f)
-        if f.default is True:
+        if _own_default(f) is True:
             helptext = "Switch off: " + f.metadata.get("help", "")
         if typ is bool:
             ann, default = Annotated[bool, typer.Option(flag_of(f), help=helptext)], False
@@ -94,8 +105,9 @@ def collect_options(values: dict[str, Any], skip: Sequence[str] = ()) -> dict[st
         value = values.get(_param_name(f))
         if value is None or value is False:
             continue
-        if value is True:
-            value = not f.default if isinstance(f.default, bool) else True
+        if value is True:  # a flag flips the default (a method option: its method's)
+            default = _own_default(f)
+            value = not default if isinstance(default, bool) else True
         elif f.metadata.get("parse"):
             try:
                 value = f.metadata["parse"](value)
