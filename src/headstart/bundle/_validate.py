@@ -165,7 +165,7 @@ def _check_head(h: Any, feature_dim: Any, bad: Any) -> int | None:
         p = h["dropout"]
         if not (isinstance(p, int | float) and not isinstance(p, bool) and 0 <= p < 1):
             raise bad("head.dropout", f"expected a number in [0, 1), found {p!r}")
-    if "type" not in h:  # the plain head: every shape key is needed to rebuild it
+    if h.get("type", "mlp") == "mlp":  # the plain head: every shape key is needed to rebuild it
         for key in ("in_dim", "hidden", "dropout", "n_classes"):
             if key not in h:
                 raise bad(f"head.{key}", "missing")
