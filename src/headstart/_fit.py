@@ -35,7 +35,7 @@ from headstart._io import (
     check_out,
     clean_stale_temps,
 )
-from headstart._options import FitOptions, method_config, options_dict, unused_options
+from headstart._options import FitOptions, method_config, options_dict
 from headstart._progress import say
 from headstart._reproduce import reproduce_command
 from headstart._version import __version__
@@ -163,10 +163,7 @@ def fit(
     ranking = None
     if opts.model == "auto" and info.kind != "baseline":
         t = time.perf_counter()
-        ranking = _auto_rank(data, opts, store)
-        opts = dataclasses.replace(
-            opts, model=ranking.recommended.model, layer=ranking.recommended.layer
-        )
+        opts, ranking = auto_pick(data, opts, store)
         timings["rank"] = time.perf_counter() - t
     spec = resolve_spec(data, opts)
     ckpt = checkpoint_dir(out) if out is not None else None
@@ -262,9 +259,12 @@ def _weights(kind: str, spec: BackboneSpec, opts: FitOptions) -> str:
     return spec.weights.describe() if opts.weights is None else f"local file: {opts.weights}"
 
 
-def _auto_rank(data: LabeledData, opts: FitOptions, store: FeatureStore) -> Ranking:
-    """``model="auto"``: rank the offline zoo by the default score (at ``opts.layer`` only, if set).
-    The recommended candidate's training features stay cached for the fit itself."""
+def auto_pick(
+    data: LabeledData, opts: FitOptions, store: FeatureStore
+) -> tuple[FitOptions, Ranking]:
+    """``model="auto"``: rank the offline zoo by the default score (at ``opts.layer`` only,
+    if set); ``opts`` with the recommended model and layer, and the ranking. The
+    recommended candidate's training features stay cached for the fit itself."""
     if opts.weights is not None:
         raise ValueError("model='auto' chooses a registered model; --weights needs a --model")
     ranking = rank(
@@ -278,7 +278,7 @@ def _auto_rank(data: LabeledData, opts: FitOptions, store: FeatureStore) -> Rank
     )
     best = ranking.recommended
     say(f"[bold]auto[/]: {best.model} @ {best.layer}, of {len(ranking.rows)} candidates")
-    return ranking
+    return dataclasses.replace(opts, model=best.model, layer=best.layer), ranking
 
 
 def _logits_for(model: torch.nn.Module, data: LabeledData, split: str, desc: str) -> np.ndarray:
@@ -329,5 +329,4 @@ __all__ = [
     "FitResult",
     "checkpoint_dir",
     "fit",
-    "unused_options",
 ]

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from headstart._fit import _auto_rank, _predictions_csv, fit, input_paths, load_data, resolve_spec
+from headstart._fit import _predictions_csv, auto_pick, fit, input_paths, load_data, resolve_spec
 from headstart._io import MARKER, atomic_dir, atomic_write_json, atomic_write_text, check_out
 from headstart._options import FitOptions, RunOptions, method_config, options_dict
 from headstart._progress import say
@@ -184,7 +184,7 @@ def compare(
     shot_list = parse_shots(shots)
     store = store if store is not None else FeatureStore(opts.cache_dir)
     if opts.model == "auto" and any(kind_of(s) != "baseline" for s in names):
-        opts = _pick_model(data, opts, store)
+        opts, _ = auto_pick(data, opts, store)
     spec = resolve_spec(data, opts)
     opts = dataclasses.replace(opts, model=spec.name, resume=False)
     out_dir = Path(out) if out is not None else None
@@ -236,13 +236,6 @@ def compare(
         _write_report(out_dir)
         result.out = out_dir
     return result
-
-
-def _pick_model(data: LabeledData, opts: FitOptions, store: FeatureStore) -> FitOptions:
-    ranking = _auto_rank(data, opts, store)
-    return dataclasses.replace(
-        opts, model=ranking.recommended.model, layer=ranking.recommended.layer
-    )
 
 
 def _run_key(data: LabeledData, strategy: str, seed: int, shots: Shots, opts: FitOptions) -> str:

@@ -129,10 +129,12 @@ class EarlyStopping(Callback):
 
 
 class ProgressBar(Callback):
-    """A progress line per epoch on stderr (silent with ``set_quiet``)."""
+    """A transient bar per epoch on stderr and, with ``lines``, a summary line after each
+    epoch (silent with ``set_quiet``)."""
 
-    def __init__(self, description: str | None = None) -> None:
+    def __init__(self, description: str | None = None, lines: bool = True) -> None:
         self.description = description
+        self.lines = lines
         self._bar: Any = None
         self._task: Any = None
         self._start = 0.0
@@ -162,7 +164,7 @@ class ProgressBar(Callback):
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
-        if not is_quiet() and state.epoch > 0 and state.steps_per_epoch > 1:
+        if self.lines and not is_quiet() and state.epoch > 0 and state.steps_per_epoch > 1:
             console.print(
                 f"{self.description or state.stage.name} epoch {state.epoch}: "
                 f"val acc {logs['val_acc']:.3f}, loss {logs['train_loss']:.3f}",

@@ -143,7 +143,7 @@ def fit_feature_head(
     callbacks = [
         history,
         EarlyStopping(stage.patience, history),
-        ProgressBar(f"head ({stage.name})"),
+        ProgressBar(f"head ({stage.name})", lines=False),
     ]
     with single_thread():
         fit_stage(
