@@ -78,6 +78,10 @@ def render_fit_report(
     ]
     if metrics.get("ranking"):
         sections.append(("ranking", "Ranking", ranking_section(metrics["ranking"])))
+    if metrics.get("adapt"):  # written by headstart adapt
+        from headstart.adapt._outputs import adapt_section
+
+        sections.insert(1, ("adapt", "Adaptation", adapt_section(metrics["adapt"])))
     sections.append(("reproduce", "Reproduce", reproduce_section(metrics)))
     title = f"headstart: {metrics['model']} ({metrics['strategy']})"
     footer = f"Written by headstart {metrics.get('headstart_version', '')}. Self-contained."
