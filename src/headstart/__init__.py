@@ -15,6 +15,7 @@ from headstart.bundle import Predictor, load_bundle
 from headstart.cache import FeatureStore
 from headstart.compare import CompareResult, compare
 from headstart.data import Augment, DataError, LabeledData, read_data
+from headstart.fewshot import ZeroShotResult, add_class, fewshot_eval, remove_class, zeroshot
 from headstart.select import Ranking, domain_shift, rank
 from headstart.zoo import (
     BackboneSpec,
@@ -41,10 +42,13 @@ __all__ = [
     "Ranking",
     "UnknownModelError",
     "WeightsUnavailableError",
+    "ZeroShotResult",
     "__version__",
+    "add_class",
     "compare",
     "create_backbone",
     "domain_shift",
+    "fewshot_eval",
     "fit",
     "get_spec",
     "list_specs",
@@ -52,4 +56,6 @@ __all__ = [
     "load_bundle",
     "rank",
     "read_data",
+    "remove_class",
+    "zeroshot",
 ]
