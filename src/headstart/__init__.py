@@ -11,6 +11,7 @@ Which source model and layer to start from: ``headstart.rank("my_images/")``.
 
 from headstart._fit import STRATEGIES, FitOptions, FitResult, fit
 from headstart._version import __version__
+from headstart.adapt import AdaptResult, adapt
 from headstart.bundle import Predictor, load_bundle
 from headstart.cache import FeatureStore
 from headstart.compare import CompareResult, compare
@@ -30,6 +31,7 @@ load = load_bundle
 
 __all__ = [
     "STRATEGIES",
+    "AdaptResult",
     "Augment",
     "BackboneSpec",
     "CompareResult",
@@ -44,6 +46,7 @@ __all__ = [
     "WeightsUnavailableError",
     "ZeroShotResult",
     "__version__",
+    "adapt",
     "add_class",
     "compare",
     "create_backbone",

@@ -25,15 +25,22 @@ def batchnorm_layers(backbone: Backbone) -> list[_BatchNorm]:
 
 
 def adabn_backbone(
-    backbone: Backbone, items: Sequence[str], modality: str, batch_size: int = 64, seed: int = 0
+    backbone: Backbone,
+    items: Sequence[str],
+    modality: str,
+    batch_size: int = 64,
+    seed: int = 0,
+    max_items: int | None = 2000,
 ) -> Backbone:
     """A copy of ``backbone`` whose BatchNorm running statistics are those of ``items``.
 
     For each BatchNorm layer with per-batch means ``m_b`` and (unbiased) variances ``v_b``
     over the ``B`` target batches the new statistics are the cumulative averages
     ``mu = (1/B) sum_b m_b`` and ``sigma^2 = (1/B) sum_b v_b`` (PyTorch's ``momentum=None``).
-    The items go through in a seeded random order: batches of one class (a folder read in
-    order) would understate the variance.
+    The items go through in a seeded random order (batches of one class, from a folder
+    read in order, would understate the variance), at most ``max_items`` of them: the
+    statistics of a few thousand images are as good as all, and a training-mode pass is
+    slow.
     Raises ``ValueError`` when the backbone has no BatchNorm layer or ``items`` is empty.
     """
     if not items:
@@ -49,8 +56,8 @@ def adabn_backbone(
         m.reset_running_stats()
         m.momentum = None  # cumulative moving average over the target batches
         m.train()
-    steps = (len(items) + batch_size - 1) // batch_size
-    order = np.random.default_rng(seed).permutation(len(items)).tolist()
+    order = np.random.default_rng(seed).permutation(len(items))[:max_items].tolist()
+    steps = (len(order) + batch_size - 1) // batch_size
     batches = iter_batches(new, list(items), modality, batch_size=batch_size, order=order)
     with torch.no_grad():
         for _, inputs in track(batches, steps, "AdaBN: target BatchNorm statistics"):

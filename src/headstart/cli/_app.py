@@ -71,6 +71,7 @@ def methods(
     ] = False,
 ) -> None:
     """List the registered methods (transfer, scratch, baselines) and their options."""
+    from headstart.adapt import list_adapt_methods
     from headstart.cli._options import options_markdown
     from headstart.methods import list_methods
 
@@ -86,12 +87,12 @@ def methods(
             "summary": m.summary,
             "options": [f.name for f in dataclasses.fields(m.config_cls)],
         }
-        for m in list_methods()
+        for m in [*list_methods(), *list_adapt_methods()]
     ]
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table(title="headstart methods (--strategy NAME)")
+    table = Table(title="headstart methods (fit --strategy NAME; kind adapt: adapt --method NAME)")
     for col in ("name", "kind", "data", "what it does", "options"):
         table.add_column(col, no_wrap=col in ("name", "kind"))
     for r in rows:
@@ -289,6 +290,90 @@ def shift(
     for side in ("source", "target"):
         if report[f"only_in_{side}"]:
             out.print(f"only in {side}: {', '.join(report[f'only_in_{side}'])}", highlight=False)
+
+
+@app.command("adapt")
+def adapt_command(
+    source: Annotated[Path, typer.Argument(help="Labelled source data, as for `fit`.")],
+    target: Annotated[
+        Path,
+        typer.Argument(
+            help="Target domain: a flat image folder or a table with a text column "
+            "(labelled data works too: its labels only score the result)."
+        ),
+    ],
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder (bundle, adapt.json).")
+    ],
+    method: Annotated[
+        str, typer.Option(help="auto (the label-free choice) or one method (`headstart methods`).")
+    ] = "auto",
+    model: Annotated[str | None, typer.Option(help="Backbone (default per modality).")] = None,
+    target_labelled: Annotated[
+        Path | None, typer.Option(help="A few labelled target examples (semi-supervised).")
+    ] = None,
+    validator: Annotated[str, typer.Option(help="im | snd | entropy | iwcv | dev")] = "im",
+    layer: Annotated[str | None, typer.Option(help="Cut the backbone after this block.")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Override the input size.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (split, methods).")] = 0,
+    text_column: Annotated[str, typer.Option()] = "text",
+    label_column: Annotated[str, typer.Option()] = "label",
+    as_json: Annotated[bool, typer.Option("--json", help="Print adapt.json.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Adapt a model trained on labelled SOURCE to an unlabelled TARGET domain; write a bundle."""
+    set_quiet(quiet or as_json)
+    result = headstart.adapt(
+        source,
+        target,
+        out_dir,
+        method=method,
+        model=model,
+        target_labelled=target_labelled,
+        validator=validator,
+        layer=layer,
+        image_size=image_size,
+        seed=seed,
+        text_column=text_column,
+        label_column=label_column,
+    )
+    rep = result.report
+    if as_json:
+        print(json.dumps(rep, indent=2))
+        return
+    labelled = rep["target"]["labelled"]
+    table = Table(title=f"{rep['model']}: {rep['source']['data']} -> {rep['target']['data']}")
+    cols = ["method", rep["validator"] + " (label-free)", "proxy A-distance"]
+    if labelled:
+        cols.append("target accuracy*")
+    for col in cols:
+        table.add_column(col, justify="left" if col == "method" else "right")
+    for r in rep["candidates"]:
+        pad = r["proxy_a_distance"]
+        row = [
+            r["method"] + (" [green](chosen)[/]" if r["method"] == rep["chosen"] else ""),
+            f"{r['scores'][rep['validator']]:.3f}",
+            "n/a" if pad is None else f"{pad:.3f}",
+        ]
+        if labelled:
+            row.append(f"{r['target_accuracy']['accuracy']:.3f}")
+        table.add_row(*row)
+    out.print(table)
+    if labelled:
+        acc = {r["method"]: r["target_accuracy"]["accuracy"] for r in rep["candidates"]}
+        out.print(
+            f"* target accuracy (labels used for scoring only): {rep['chosen']} "
+            f"{acc[rep['chosen']]:.3f}, source_only {acc['source_only']:.3f}",
+            highlight=False,
+        )
+    pad = rep["proxy_a_distance"]
+    out.print(rep["choice"]["message"], highlight=False)
+    out.print(
+        f"proxy A-distance {pad['before']:.3f} before, {pad['after']:.3f} after", highlight=False
+    )
+    for s in rep["not_applicable"]:
+        out.print(f"[yellow]{s['method']}[/]: not applicable ({s['reason']})", highlight=False)
+    out.print(f"bundle, adapt.json and report: {result.out}")
 
 
 def _expand_inputs(inputs: list[str], modality: str, text_column: str) -> list[str]:
