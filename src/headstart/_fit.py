@@ -183,6 +183,9 @@ def fit(
         splits[split] = (
             classification_report(data.labels[idx], pred, data.classes) if len(idx) else {"n": 0}
         )
+    selection = run.selection.to_dict() if run.selection is not None else None
+    if selection is not None and selection["refit"] and splits["val"].get("n"):
+        splits["val"]["trained_on"] = True  # the refit model has seen these labels
     test_logits = split_logits["test"]
     timings["evaluate"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - started
@@ -212,6 +215,7 @@ def fit(
         "skipped": [dataclasses.asdict(s) for s in data.skipped],
         "duplicates": [dataclasses.asdict(d) for d in data.duplicates],
         "schedule": run.schedule.to_dict() if run.schedule else None,
+        "selection": selection,
         "seed": opts.seed,
         "options": options_dict(opts),
         "method": {"name": info.name, "kind": info.kind, "config": dataclasses.asdict(config)},

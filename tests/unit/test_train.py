@@ -149,7 +149,8 @@ def _blobs(n_classes: int, n: int = 60, dim: int = 5, seed: int = 0):
 def test_logistic_head_matches_sklearn(n_classes: int) -> None:
     x, y = _blobs(n_classes)
     xv, yv = _blobs(n_classes, n=20, seed=1)
-    head, history = fit_logistic_head(x, y, xv, yv, n_classes, seed=0, cs=(0.3,))
+    fit = fit_logistic_head(x, y, xv, yv, n_classes, seed=0, cs=(0.3,), standardize=True)
+    head, history = fit.head, fit.history
     assert [row["chosen"] for row in history] == [True]
     mean, std = x.mean(0), x.std(0)
     clf = LogisticRegression(C=0.3, max_iter=2000, random_state=0).fit((x - mean) / std, y)
@@ -168,17 +169,65 @@ def test_logistic_head_matches_sklearn(n_classes: int) -> None:
 def test_logistic_head_chooses_c_on_validation() -> None:
     x, y = _blobs(3)
     xv, yv = _blobs(3, n=30, seed=1)
-    _, history = fit_logistic_head(x, y, xv, yv, 3, cs=(0.001, 1.0))
+    fit = fit_logistic_head(x, y, xv, yv, 3, cs=(0.001, 1.0))
+    history = fit.history
     assert [row["C"] for row in history] == [0.001, 1.0]
     best = max(history, key=lambda r: r["val_acc"])
     assert [r["chosen"] for r in history].count(True) == 1
-    assert best["chosen"]
+    assert next(r for r in history if r["chosen"])["val_acc"] == best["val_acc"]
+    assert fit.selection.by == "validation" and not fit.selection.refit
+    assert fit.selection.score == best["val_acc"]
+    assert fit.selection.n_fit == len(y)
+
+
+def test_logistic_head_cross_validates_and_refits_on_every_label() -> None:
+    """With ``cv`` the score per C is the mean over stratified folds of train + val, and
+    the refit head has seen the validation labels: a class that only the validation
+    split holds is predicted after the refit, never without it."""
+    x, y = _blobs(3, n=60)
+    xv, yv = _blobs(3, n=30, seed=1)
+    x, y = x[y != 2], y[y != 2]  # class 2 only in the validation split
+    fit = fit_logistic_head(x, y, xv, yv, 3, cs=(0.01, 1.0), cv=True, refit=True)
+    sel = fit.selection
+    assert sel.by == "cross-validation" and sel.refit and sel.n_fit == 70
+    assert sel.folds == 5 and sel.label == "5-fold cross-validated accuracy"
+    assert all("cv_acc" in r for r in fit.history)
+    assert sel.score == max(r["cv_acc"] for r in fit.history)
+    fit.head.eval()
+    with torch.no_grad():
+        pred = fit.head(torch.from_numpy(xv)).argmax(1).numpy()
+    assert 2 in set(pred)
+    no_refit = fit_logistic_head(x, y, xv, yv, 3, cs=(0.01, 1.0), cv=True)
+    with torch.no_grad():
+        assert 2 not in set(no_refit.head.eval()(torch.from_numpy(xv)).argmax(1).numpy())
+
+
+def test_logistic_head_breaks_ties_toward_the_weakest_regularisation() -> None:
+    x, y = _blobs(2, n=40)  # well separated: every C scores 1.0 on validation
+    xv, yv = _blobs(2, n=20, seed=1)
+    fit = fit_logistic_head(x, y, xv, yv, 2, cs=(0.1, 1.0, 10.0))
+    assert [r["val_acc"] for r in fit.history] == [1.0, 1.0, 1.0]
+    assert fit.selection.chosen == {"C": 10.0}
+
+
+def test_auto_selection_cross_validates_only_small_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    from headstart.train import _heads
+
+    x, y = _blobs(3, n=60)
+    xv, yv = _blobs(3, n=30, seed=1)
+    assert fit_logistic_head(x, y, xv, yv, 3, cs=(1.0,), cv="auto").selection.by == (
+        "cross-validation"
+    )
+    monkeypatch.setattr(_heads, "CV_MAX_EXAMPLES", 50)
+    assert fit_logistic_head(x, y, xv, yv, 3, cs=(1.0,), cv="auto").selection.by == "validation"
 
 
 def test_logistic_head_with_a_class_absent_from_training() -> None:
     x, y = _blobs(2)
     y = np.where(y == 1, 2, 0)  # classes 0 and 2 of 3
-    head, _ = fit_logistic_head(x, y, x[:0], y[:0], 3, cs=(1.0,))
+    fit = fit_logistic_head(x, y, x[:0], y[:0], 3, cs=(1.0,))
+    head = fit.head
+    assert fit.selection.by == "training"
     head.eval()
     with torch.no_grad():
         pred = head(torch.from_numpy(x)).argmax(1).numpy()
@@ -256,3 +305,22 @@ def test_fit_stage_zips_streams_and_logs_each_loss_term(seed: int) -> None:
     assert Count.batches == 3 * 4  # 60 source rows in batches of 16: the source sets the epoch
     assert set(seen_target) == set(range(20))  # the target stream is cycled through
     assert rows[-1]["train_ce"] < rows[0]["train_ce"]
+
+
+def test_mlp_head_refits_on_train_and_val_for_the_best_epoch_count() -> None:
+    from headstart.train._heads import fit_head_on_features
+
+    x, y = _blobs(3, n=90)
+    xv, yv = _blobs(3, n=30, seed=1)
+    head = make_head(5, 3, hidden=(16,))
+    stage = Stage("head", lr=1e-2, max_epochs=30, patience=4, on_features=True)
+    fit = fit_head_on_features(head, stage, x, y, xv, yv, seed=0, refit=True)
+    first = [r for r in fit.history if not r.get("refit")]
+    again = [r for r in fit.history if r.get("refit")]
+    best = next(r for r in first if r.get("best"))
+    assert fit.selection.chosen == {"epochs": best["epoch"]}
+    assert fit.selection.score == best["val_acc"] and fit.selection.refit
+    assert len(again) == best["epoch"] and fit.selection.n_fit == 120
+    # the refit head standardises with train + validation statistics
+    both = np.concatenate([x, xv])
+    np.testing.assert_allclose(head[0].mean.numpy(), both.mean(0), rtol=1e-5)

@@ -36,6 +36,22 @@ def source_licence(model: str) -> str:
         return "unknown"
 
 
+def _selection(selection: Mapping[str, Any] | None) -> list[str]:
+    """How the head's setting was chosen, and whether the final model saw the validation
+    labels."""
+    if not selection:
+        return []
+    chosen = ", ".join(
+        f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}"
+        for k, v in selection["chosen"].items()
+    )
+    estimate = f"{selection['label']} {_pct(selection['score'])}"
+    line = f"- setting chosen by {selection['by']}: {chosen} ({estimate})"
+    if selection["refit"]:
+        line += f"; then refit on train + validation ({selection['n_fit']} examples)"
+    return [line]
+
+
 def accuracy_interval(report: Mapping[str, Any]) -> tuple[int, int, float, float]:
     """``(correct, n, lo, hi)``: a split's correct count and the 95% Wilson interval of its
     accuracy (``report`` is one split of ``metrics["splits"]``)."""
@@ -141,6 +157,7 @@ def render_model_card(metrics: Mapping[str, Any], bundle: Mapping[str, Any] | No
         f"- feature dimension: {metrics.get('feature_dim')}",
         f"- strategy: {md_code(metrics['strategy'])}",
         *_stages(metrics.get("schedule")),
+        *_selection(metrics.get("selection")),
         "",
         "## Metrics (test split)",
         "",

@@ -44,12 +44,17 @@ def summary_cards(metrics: Mapping[str, Any]) -> Html:
     test = metrics["splits"].get("test", {"n": 0})
     correct, n, lo, hi = accuracy_interval(test)
     val = metrics["splits"].get("val", {})
+    selection = metrics.get("selection")
+    if selection:  # the honest estimate of the chosen setting (a refit trains on val)
+        held_out = (selection["label"], pct(selection["score"]))
+    else:
+        held_out = ("validation accuracy", pct(val.get("accuracy")))
     return cards(
         [
             ("test accuracy", f"{pct(test.get('accuracy'))} ({correct}/{n})"),
             ("95% interval (Wilson)", interval(lo, hi)),
             ("test macro-F1", num(test.get("macro_f1"))),
-            ("validation accuracy", pct(val.get("accuracy"))),
+            held_out,
             ("model", metrics["model"]),
             ("strategy", metrics["strategy"]),
             ("total time", secs(metrics.get("seconds", {}).get("total"))),

@@ -23,7 +23,7 @@ from headstart.cache._store import FeatureStore
 from headstart.data._dataset import SPLITS, LabeledData
 from headstart.surgery._model import TransferModel
 from headstart.train._checkpoint import Checkpoint, load_checkpoint, set_rng_states
-from headstart.train._heads import fit_head_on_features
+from headstart.train._heads import Selection, fit_head_on_features
 from headstart.train._loop import run_stage
 from headstart.train._schedule import Schedule
 from headstart.zoo._backbone import Backbone
@@ -82,7 +82,9 @@ class MethodResult:
     """What a method returns. ``model``: the trained network to bundle (``None`` for a
     baseline that is not a torch model); ``logits``: splits it already scored (the rest
     are scored by running ``model``); ``trainable``: trained parameters per stage;
-    ``description``: what the model is, for reports (default: the source model)."""
+    ``description``: what the model is, for reports (default: the source model);
+    ``selection``: how the final setting was chosen (a refit model has trained on the
+    validation split, and the selection's score is the honest estimate)."""
 
     model: nn.Module | None
     history: list[dict[str, Any]]
@@ -90,6 +92,7 @@ class MethodResult:
     schedule: Schedule | None = None
     trainable: dict[str, int] = field(default_factory=dict)
     description: str | None = None
+    selection: Selection | None = None
 
 
 class Method:
@@ -150,7 +153,7 @@ def train_schedule(
             t = time.perf_counter()
             history += fit_head_on_features(
                 model.head, stage, feats["train"], train[1], feats["val"], val[1], o.seed
-            )
+            ).history
             trainable[stage.name] = sum(p.numel() for p in model.head.parameters())
         else:
             extra = []

@@ -11,10 +11,26 @@ from headstart.methods import _options as o
 @dataclass(frozen=True)
 class ExtractConfig:
     head: str = option(
-        "Feature head: logreg (exact logistic regression, C picked on validation) or mlp.",
+        "Feature head: logreg (exact logistic regression, C chosen on held-out data) or mlp.",
         default="logreg",
         check=lambda v: v in ("logreg", "mlp"),
         must="logreg or mlp",
+    )
+    select: str = option(
+        "How the logreg head's C is chosen: auto (stratified k-fold cross-validation over "
+        "train + validation up to 2,000 examples, else the validation split), cv or val.",
+        default="auto",
+        check=lambda v: v in ("auto", "cv", "val"),
+        must="auto, cv or val",
+    )
+    refit: bool = option(
+        "Refit the chosen head on train + validation (every label counts).",
+        default=True,
+        flag="--no-refit",
+    )
+    standardize: bool = option(
+        "Standardise each feature before the head (logreg default: off, measured better).",
+        default=False,
     )
     hidden: tuple[int, ...] = o.hidden()
     dropout: float = o.dropout()

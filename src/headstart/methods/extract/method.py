@@ -22,7 +22,7 @@ class Extract(Method):
         else:
             head = make_head(backbone.feature_dim, k, c.hidden or (256,), c.dropout)
         schedule = feature_head_schedule(c.head_lr, c.head_epochs, c.patience)
-        history = fit_head_on_features(
+        fit = fit_head_on_features(
             head,
             schedule.stages[0],
             feats["train"],
@@ -30,9 +30,19 @@ class Extract(Method):
             feats["val"],
             ctx.labels("val"),
             ctx.options.seed,
+            refit=c.refit,
+            cv={"auto": "auto", "cv": True, "val": False}[c.select],
+            standardize=c.standardize or c.head == "mlp",
         )
         model = TransferModel(backbone, head).eval()
         for p in model.backbone.parameters():
             p.requires_grad_(False)
         trainable = {"head": sum(p.numel() for p in head.parameters())}
-        return MethodResult(model, history, head_logits(head, feats), schedule, trainable)
+        return MethodResult(
+            model,
+            fit.history,
+            head_logits(head, feats),
+            schedule,
+            trainable,
+            selection=fit.selection,
+        )

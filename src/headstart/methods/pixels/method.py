@@ -31,16 +31,26 @@ class Pixels(Method):
         data = ctx.data
         x = pixel_features(list(data.items), self.config.pixel_size)
         xs = {s: x[data.indices(s)] for s in SPLITS}
-        head, history = fit_logistic_head(
+        fit = fit_logistic_head(
             xs["train"],
             ctx.labels("train"),
             xs["val"],
             ctx.labels("val"),
             len(data.classes),
             ctx.options.seed,
+            cv="auto",
+            refit=True,
+            standardize=True,
         )
+        head, history = fit.head, fit.history
         params = sum(p.numel() for p in head.parameters())
         description = DESCRIPTION.replace("32 px", f"{self.config.pixel_size} px")
         return MethodResult(
-            None, history, head_logits(head, xs), None, {"pixels": params}, description
+            None,
+            history,
+            head_logits(head, xs),
+            None,
+            {"pixels": params},
+            description,
+            fit.selection,
         )

@@ -32,7 +32,7 @@ class Tfidf(Method):
             char.fit(train)
         x = sparse.hstack([word.transform(texts), char.transform(texts)]).tocsr()
         xs = {s: x[data.indices(s)] for s in SPLITS}
-        clf, history = logistic_c_sweep(
+        clf, history, selection = logistic_c_sweep(
             xs["train"],
             ctx.labels("train"),
             xs["val"],
@@ -40,6 +40,8 @@ class Tfidf(Method):
             CS,
             ctx.options.seed,
             max_iter=3000,
+            cv="auto",
+            refit=True,
         )
         k = len(data.classes)
         logits = {}
@@ -54,4 +56,4 @@ class Tfidf(Method):
                     out[:, clf.classes_] = scores
             logits[s] = out
         params = int(clf.coef_.size + clf.intercept_.size)
-        return MethodResult(None, history, logits, None, {"tfidf": params}, DESCRIPTION)
+        return MethodResult(None, history, logits, None, {"tfidf": params}, DESCRIPTION, selection)
