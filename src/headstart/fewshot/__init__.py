@@ -9,6 +9,8 @@ the class names alone.
   cosine similarity of text and label embeddings (MiniLM offline; CLIP / SigLIP for
   images); ``--strategy zeroshot_prior``: the label embeddings as a prior the first
   examples refine.
+* ``--strategy setfit``: contrastive fine-tuning of the sentence encoder on pairs of
+  labelled examples (:mod:`headstart.fewshot._contrastive`), then a logistic head.
 * :func:`fewshot_eval`: N-way K-shot episodes on cached features, with 95% intervals.
 """
 
