@@ -216,6 +216,7 @@ def fit(
         "duplicates": [dataclasses.asdict(d) for d in data.duplicates],
         "schedule": run.schedule.to_dict() if run.schedule else None,
         "selection": selection,
+        "notes": list(run.notes),
         "seed": opts.seed,
         "options": options_dict(opts),
         "method": {"name": info.name, "kind": info.kind, "config": dataclasses.asdict(config)},

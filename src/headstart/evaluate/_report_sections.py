@@ -74,7 +74,10 @@ def summary_section(metrics: Mapping[str, Any]) -> Html:
         )
     else:
         lead = "There was no test split, so the model was not evaluated on held-out data."
-    return section("summary", "Summary", summary_cards(metrics), lead)
+    notes = [
+        tag("div", tag("p", note), class_="banner negative") for note in metrics.get("notes") or []
+    ]
+    return section("summary", "Summary", join([summary_cards(metrics), *notes]), lead)
 
 
 def data_section(

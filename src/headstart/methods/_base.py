@@ -8,8 +8,9 @@ A method never mutates what it is given: it asks the context for a *new* backbon
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from headstart.data._dataset import SPLITS, LabeledData
 from headstart.surgery._model import TransferModel
 from headstart.train._checkpoint import Checkpoint, load_checkpoint, set_rng_states
 from headstart.train._heads import Selection, fit_head_on_features
-from headstart.train._loop import run_stage
+from headstart.train._loop import find_lr, run_stage
 from headstart.train._schedule import Schedule
 from headstart.zoo._backbone import Backbone
 from headstart.zoo._registry import create_backbone
@@ -84,7 +85,8 @@ class MethodResult:
     are scored by running ``model``); ``trainable``: trained parameters per stage;
     ``description``: what the model is, for reports (default: the source model);
     ``selection``: how the final setting was chosen (a refit model has trained on the
-    validation split, and the selection's score is the honest estimate)."""
+    validation split, and the selection's score is the honest estimate); ``notes``: what
+    the method decided that a user must know (shown in the report)."""
 
     model: nn.Module | None
     history: list[dict[str, Any]]
@@ -93,6 +95,7 @@ class MethodResult:
     trainable: dict[str, int] = field(default_factory=dict)
     description: str | None = None
     selection: Selection | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 class Method:
@@ -118,15 +121,17 @@ def train_schedule(
     schedule: Schedule,
     augment: Any,
     label_smoothing: float = 0.0,
+    first: int = 0,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Run ``schedule`` on ``model`` (in place), stage by stage: a stage ``on_features``
     fits the head on cached features; any other runs end to end on raw items. With a
     checkpoint folder, every end-to-end epoch is checkpointed, and ``ctx.resume``
-    continues from the checkpoint (finished stages are not run again)."""
+    continues from the checkpoint (finished stages are not run again). Stages before
+    ``first`` are taken as done (the caller ran them)."""
     data, o = ctx.data, ctx.options
     history: list[dict[str, Any]] = []
     trainable: dict[str, int] = {}
-    start, resume = 0, None
+    start, resume = first, None
     saved = load_checkpoint(ctx.checkpoint_dir) if ctx.resume and ctx.checkpoint_dir else None
     if ctx.resume and saved is None:
         say(f"[yellow]--resume[/]: no checkpoint at {ctx.checkpoint_dir}; starting from the top")
@@ -184,4 +189,126 @@ def train_schedule(
     return history, trainable
 
 
-__all__ = ["FitContext", "Method", "MethodResult", "head_logits", "train_schedule"]
+@dataclass
+class EndToEnd:
+    """What :func:`train_end_to_end` returns: the schedule actually run (with the found
+    rate under ``lr="auto"``), its history, trained parameters per stage, the range
+    test (or ``None``) and notes for the report."""
+
+    schedule: Schedule
+    history: list[dict[str, Any]]
+    trainable: dict[str, int]
+    range_test: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def train_end_to_end(
+    ctx: FitContext,
+    model: TransferModel,
+    make_schedule: Callable[[float], Schedule],
+    lr: float | str,
+    label_smoothing: float = 0.0,
+    placeholder: float = 1e-4,
+) -> EndToEnd:
+    """Run ``make_schedule(lr)`` (stage 0: the head on cached features; then end-to-end
+    stages) with :func:`train_schedule`. With ``lr="auto"`` the head stage runs first,
+    then the learning-rate range test on stage 1 (:func:`~headstart.train.find_lr`)
+    gives the rate, and the rest runs with ``make_schedule(found)``."""
+    o = ctx.options
+    if lr != "auto":
+        schedule = make_schedule(float(lr))
+        history, trainable = train_schedule(ctx, model, schedule, o.augment, label_smoothing)
+        return EndToEnd(schedule, history, trainable)
+    draft = make_schedule(placeholder)
+    if len(draft.stages) < 2:
+        history, trainable = train_schedule(ctx, model, draft, o.augment, label_smoothing)
+        return EndToEnd(draft, history, trainable)
+    # the head stage, without checkpoints: a resumed run re-fits it (seconds) and then
+    # loads the checkpoint's weights
+    head_ctx = dataclasses.replace(ctx, checkpoint_dir=None, resume=False)
+    first, trainable = train_schedule(
+        head_ctx, model, Schedule(draft.stages[:1]), o.augment, label_smoothing
+    )
+    t = time.perf_counter()
+    test = find_lr(
+        model,
+        draft.stages[1],
+        ctx.data.take("train")[:2],
+        ctx.data.modality,
+        o.augment,
+        o.batch_size,
+        o.seed,
+        label_smoothing,
+    )
+    ctx.timings["lr_range_test"] = time.perf_counter() - t
+    say(f"--lr auto: range test over {len(test.lrs)} steps suggests {test.suggestion:.2g}")
+    schedule = make_schedule(test.suggestion)
+    rest, more = train_schedule(ctx, model, schedule, o.augment, label_smoothing, first=1)
+    note = f"learning rate {test.suggestion:.2g}, from a range test ({len(test.lrs)} steps)"
+    return EndToEnd(schedule, first + rest, {**trainable, **more}, test.to_dict(), [note])
+
+
+def gained(history: Sequence[dict[str, Any]], stage_names: Sequence[str]) -> bool:
+    """Whether the end-to-end stages ended better on validation than the head alone:
+    the last stage's best epoch beats the first stage's epoch 0 (the model entering
+    it: the head alone) in ``(val_acc, -val_loss)``."""
+    first = [r for r in history if r.get("stage") == stage_names[0] and r.get("epoch") == 0]
+    last = [r for r in history if r.get("stage") == stage_names[-1] and r.get("best")]
+    if not first or not last:
+        return True
+    before, after = first[0], last[0]
+    return (after["val_acc"], -after["val_loss"]) > (before["val_acc"], -before["val_loss"])
+
+
+def keep_extract_unless_gained(
+    ctx: FitContext, model: TransferModel, run: EndToEnd, method: str
+) -> tuple[EndToEnd, Selection | None]:
+    """When the end-to-end stages of ``run`` did not beat the head alone on validation
+    (:func:`gained`), the backbone is back at its source weights (early stopping restored
+    epoch 0), so the model *is* an ``extract`` model: refit its head the extract way
+    (cross-validated ``C``, train + validation) and say so. Else ``run`` unchanged."""
+    names = [s.name for s in run.schedule.stages if not s.on_features]
+    if not names or gained(run.history, names) or not len(ctx.labels("val")):
+        return run, None
+    # back to the source weights exactly (gradual unfreezing may have kept an earlier stage)
+    model.backbone.load_state_dict(ctx.backbone().state_dict())
+    feats = ctx.features(model.backbone, ("train", "val"))
+    fit = fit_head_on_features(
+        model.head,
+        run.schedule.stages[0],
+        feats["train"],
+        ctx.labels("train"),
+        feats["val"],
+        ctx.labels("val"),
+        ctx.options.seed,
+        refit=True,
+        cv="auto",
+    )
+    note = (
+        f"{method} did not beat the head alone on validation, so the extract model was kept "
+        f"(its head refit on train + validation; {fit.selection.label} "
+        f"{fit.selection.score:.1%})"
+    )
+    say(f"[yellow]{note}[/]")
+    rows = [{**r, "stage": "extract"} for r in fit.history]
+    kept = EndToEnd(
+        run.schedule,
+        run.history + rows,
+        {**run.trainable, "extract": run.trainable.get(run.schedule.stages[0].name, 0)},
+        run.range_test,
+        [*run.notes, note],
+    )
+    return kept, fit.selection
+
+
+__all__ = [
+    "EndToEnd",
+    "FitContext",
+    "Method",
+    "MethodResult",
+    "gained",
+    "head_logits",
+    "keep_extract_unless_gained",
+    "train_end_to_end",
+    "train_schedule",
+]

@@ -47,11 +47,37 @@ def patience(default: int) -> Any:
     )
 
 
+def rate(text: str) -> float | str:
+    return "auto" if text.strip().lower() == "auto" else float(text)
+
+
 def lr(default: float) -> Any:
     return option(
-        "Stage 2 learning rate (finetune: of the top block; bitfit: of the biases) and the head's.",
+        "Stage 2 learning rate (finetune: of the top block; bitfit: of the biases) and the "
+        "head's, or auto (a learning-rate range test: the rate at the loss minimum / 10).",
         default=default,
-        check=positive,
+        parse=rate,
+        check=lambda v: v == "auto" or (isinstance(v, int | float) and v > 0),
+        must="> 0 or auto",
+    )
+
+
+def warmup() -> Any:
+    return option(
+        "Fraction of stage 2's steps with a linear learning-rate warm-up before the cosine "
+        "decay (0.3: one-cycle).",
+        default=0.1,
+        check=lambda v: 0 <= v < 1,
+        must="in [0, 1)",
+    )
+
+
+def keep_extract() -> Any:
+    return option(
+        "When stage 2 does not beat the head alone on validation, keep the extract model "
+        "(head refit on train + validation) and say so.",
+        default=True,
+        flag="--no-keep-extract",
     )
 
 
@@ -63,4 +89,16 @@ def pixel_size() -> Any:
     )
 
 
-__all__ = ["dropout", "epochs", "head_epochs", "head_lr", "hidden", "lr", "patience", "pixel_size"]
+__all__ = [
+    "dropout",
+    "epochs",
+    "head_epochs",
+    "head_lr",
+    "hidden",
+    "keep_extract",
+    "lr",
+    "patience",
+    "pixel_size",
+    "rate",
+    "warmup",
+]

@@ -210,7 +210,8 @@ def fit_stage(
 
     Each epoch draws every batch of the first stream, zipped with batches of the other
     streams (cycled), calls ``objective``, sums its loss terms and steps AdamW (weight
-    decay ``stage.weight_decay``) under a cosine schedule over ``stage.max_epochs``.
+    decay ``stage.weight_decay``), every rate scaled per step by
+    :meth:`Stage.lr_factor` (warm-up, then cosine over ``stage.max_epochs`` epochs).
     After each epoch ``validate(model)`` gives ``val_loss`` / ``val_acc`` (the training
     loss and accuracy when ``validate`` is ``None``); callbacks see every epoch's logs.
     With ``evaluate_start`` the entering model is validated first as epoch 0.
@@ -219,11 +220,12 @@ def fit_stage(
     """
     prepare_stage_inplace(model, stage)
     optimizer = torch.optim.AdamW(param_groups(model, stage), weight_decay=stage.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=max(stage.max_epochs, 1)
-    )
     names = list(streams)
     main = streams[names[0]]
+    total = max(stage.max_epochs, 1) * max(len(main), 1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: stage.lr_factor(step, total)
+    )
     state = LoopState(model, stage, optimizer, scheduler, len(main), callbacks=list(callbacks))
     rng = np.random.default_rng(seed)
     if resume is not None:
@@ -254,6 +256,7 @@ def fit_stage(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[union-attr]
             optimizer.step()
+            scheduler.step()
             n = len(batch.index)
             for term, value in out.losses.items():
                 sums[term] = sums.get(term, 0.0) + float(value.detach()) * n
@@ -261,7 +264,6 @@ def fit_stage(
                 correct += int((out.logits.argmax(1) == out.target).sum())
             count += n
             _call(callbacks, "on_train_batch_end", state, {"loss": float(loss.detach())})
-        scheduler.step()
         logs: dict[str, Any] = {f"train_{t}": v / max(count, 1) for t, v in sums.items()}
         logs["train_loss"] = sum(sums.values()) / max(count, 1)
         logs["train_acc"] = correct / max(count, 1)

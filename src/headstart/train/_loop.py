@@ -16,6 +16,7 @@ from headstart.data._transforms import Augment
 from headstart.surgery._model import TransferModel
 from headstart.train._callbacks import Callback, EarlyStopping, History, ProgressBar
 from headstart.train._engine import CrossEntropy, ItemStream, Objective, fit_stage
+from headstart.train._lr_finder import RangeTest, lr_range_test
 from headstart.train._schedule import Stage
 
 
@@ -103,4 +104,30 @@ def run_stage(
     return history.rows
 
 
-__all__ = ["item_validator", "predict_logits", "run_stage"]
+def find_lr(
+    model: TransferModel,
+    stage: Stage,
+    train: tuple[Sequence[Any], np.ndarray],
+    modality: str,
+    augment: Augment | None = None,
+    batch_size: int = 32,
+    seed: int = 0,
+    label_smoothing: float = 0.0,
+) -> RangeTest:
+    """The learning-rate range test (:func:`~headstart.train.lr_range_test`) for ``stage``
+    on the training items, batched and augmented as :func:`run_stage` would."""
+    stream = ItemStream(
+        model.backbone,
+        train[0],
+        train[1],
+        modality,
+        batch_size,
+        augment=augment if stage.augment else None,
+        train=stage.augment,
+    )
+    return lr_range_test(
+        model, stage, {"train": stream}, CrossEntropy(label_smoothing=label_smoothing), seed=seed
+    )
+
+
+__all__ = ["find_lr", "item_validator", "predict_logits", "run_stage"]

@@ -22,7 +22,9 @@ class Stage:
     ``lr``: the head's learning rate; ``lr_mult``: ``(block or pattern, multiplier)``
     pairs scaling ``lr`` per optimizer group; ``on_features``: train the head alone on
     cached features (the backbone is frozen, so one extraction serves every epoch);
-    ``augment``: use the training augmentation.
+    ``augment``: use the training augmentation; ``warmup``: the fraction of the stage's
+    steps over which every rate rises linearly from 0 before the per-step cosine decay
+    (0.3 makes it a one-cycle schedule).
     """
 
     name: str
@@ -35,6 +37,19 @@ class Stage:
     on_features: bool = False
     augment: bool = True
     params: tuple[str, ...] = ()
+    warmup: float = 0.0
+
+    def lr_factor(self, step: int, total: int) -> float:
+        """Multiplier of every rate at optimizer step ``step`` of ``total``: linear warm-up
+        over the first ``warmup * total`` steps, then ``(1 + cos(pi * t)) / 2`` with ``t``
+        going from 0 to 1 over the rest."""
+        import math
+
+        warm = int(self.warmup * total)
+        if step < warm:
+            return (step + 1) / warm
+        t = (step - warm) / max(total - warm, 1)
+        return 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
 
     def block_lr(self, block: str) -> float:
         return self.lr * dict(self.lr_mult).get(block, 1.0)
@@ -68,19 +83,32 @@ def finetune_schedule(
     head_epochs: int = 50,
     epochs: int = 10,
     patience: int = 3,
+    warmup: float = 0.0,
+    gradual: bool = False,
 ) -> Schedule:
-    """Two stages: the head alone to convergence on cached features (frozen base), then the
-    top ``unfreeze`` blocks (``"all"`` for every block) with the head, at ``lr`` for the top
-    block and ``lr * decay**i`` for the block ``i`` places below it."""
+    """The head alone to convergence on cached features (frozen base), then the top
+    ``unfreeze`` blocks (``"all"`` for every block) with the head, at ``lr`` for the top
+    block and ``lr * decay**i`` for the block ``i`` places below it, with ``warmup``.
+
+    ``gradual`` (ULMFiT's gradual unfreezing): one epoch with the top block, one more with
+    the next block also unfrozen, and so on; the last stage, with every block of ``top``,
+    gets what is left of ``epochs``.
+    """
     names = list(reversed(blocks))
     top = names if unfreeze == "all" else names[: int(unfreeze)]
     head = Stage(
         "head", (), head_lr, (), head_epochs, max(patience, 5), on_features=True, augment=False
     )
     stages = [head]
-    if top:
-        mult = tuple((b, decay**i) for i, b in enumerate(top))
-        stages.append(Stage("finetune", tuple(top), lr, mult, epochs, patience))
+    mult = tuple((b, decay**i) for i, b in enumerate(top))
+    if gradual and len(top) > 1:
+        for i in range(1, len(top)):
+            part = tuple(top[:i])
+            stages.append(Stage(f"unfreeze{i}", part, lr, mult[:i], 1, 1, warmup=warmup))
+        rest = max(epochs - (len(top) - 1), 1)
+        stages.append(Stage("finetune", tuple(top), lr, mult, rest, patience, warmup=warmup))
+    elif top:
+        stages.append(Stage("finetune", tuple(top), lr, mult, epochs, patience, warmup=warmup))
     return Schedule(tuple(stages))
 
 

@@ -12,11 +12,13 @@ from headstart.methods import _options as o
 class BitfitConfig:
     hidden: tuple[int, ...] = o.hidden()
     dropout: float = o.dropout()
-    lr: float = o.lr(1e-3)
+    lr: float | str = o.lr(1e-3)
     head_lr: float = o.head_lr()
     epochs: int = o.epochs(10)
     head_epochs: int = o.head_epochs(50)
     patience: int = o.patience(3)
+    warmup: float = o.warmup()
+    keep_extract: bool = o.keep_extract()
     bias_pattern: str = option(
         "bitfit: parameter-name pattern of the terms that train (fnmatch).", default="*bias"
     )

@@ -6,10 +6,14 @@ statistics stay fixed. 0.11% of MiniLM's parameters move, 0.62% of Lite0's."""
 
 from __future__ import annotations
 
-import dataclasses
-
 from headstart._progress import say
-from headstart.methods._base import FitContext, Method, MethodResult, train_schedule
+from headstart.methods._base import (
+    FitContext,
+    Method,
+    MethodResult,
+    keep_extract_unless_gained,
+    train_end_to_end,
+)
 from headstart.methods.bitfit.config import BitfitConfig
 from headstart.surgery._model import TransferModel, make_head
 from headstart.train._engine import matching_parameters
@@ -22,18 +26,35 @@ class Bitfit(Method):
     def fit(self, ctx: FitContext) -> MethodResult:
         c = self.config
         backbone = ctx.backbone()
-        (head_stage,) = finetune_schedule(
-            backbone.block_names, 0, c.head_lr, c.lr, 1.0, c.head_epochs, c.epochs, c.patience
-        ).stages
-        biases = Stage("bitfit", (), c.lr, (), c.epochs, c.patience, params=(c.bias_pattern,))
-        if not matching_parameters(backbone, biases.params):
+        pattern = (c.bias_pattern,)
+        if not matching_parameters(backbone, pattern):
             say(
                 f"[yellow]bitfit[/]: {backbone.spec.name} has no {c.bias_pattern!r} terms; "
                 "only the head trains"
             )
-            biases = dataclasses.replace(biases, params=())
-        schedule = Schedule((head_stage, biases))
+            pattern = ()
+
+        def schedule(lr: float) -> Schedule:
+            (head_stage,) = finetune_schedule(
+                backbone.block_names, 0, c.head_lr, lr, 1.0, c.head_epochs, c.epochs, c.patience
+            ).stages
+            biases = Stage(
+                "bitfit", (), lr, (), c.epochs, c.patience, params=pattern, warmup=c.warmup
+            )
+            return Schedule((head_stage, biases))
+
         head = make_head(backbone.feature_dim, len(ctx.data.classes), c.hidden, c.dropout)
         model = TransferModel(backbone, head, freeze_bn=True)
-        history, trainable = train_schedule(ctx, model, schedule, ctx.options.augment)
-        return MethodResult(model, history, {}, schedule, trainable)
+        run = train_end_to_end(ctx, model, schedule, c.lr, placeholder=1e-3)
+        selection = None
+        if c.keep_extract:
+            run, selection = keep_extract_unless_gained(ctx, model, run, "BitFit")
+        return MethodResult(
+            model,
+            run.history,
+            {},
+            run.schedule,
+            run.trainable,
+            selection=selection,
+            notes=run.notes,
+        )

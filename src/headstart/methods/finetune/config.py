@@ -23,7 +23,7 @@ class FinetuneConfig:
         check=lambda v: v == "all" or (isinstance(v, int) and v >= 0),
         must="a count >= 0 or 'all'",
     )
-    lr: float = o.lr(1e-4)
+    lr: float | str = o.lr(1e-4)
     lr_decay: float = option(
         "Each block below the top trains at this multiple of the one above.",
         default=0.5,
@@ -36,3 +36,9 @@ class FinetuneConfig:
     label_smoothing: float = option(
         "Label smoothing of the end-to-end cross-entropy.", default=0.0, check=non_negative
     )
+    warmup: float = o.warmup()
+    gradual: bool = option(
+        "Gradual unfreezing (ULMFiT): one epoch per newly unfrozen block, top first.",
+        default=False,
+    )
+    keep_extract: bool = o.keep_extract()
