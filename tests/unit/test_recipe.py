@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -24,7 +25,7 @@ def test_warmup_then_cosine_factor() -> None:
     factors = [s.lr_factor(i, total) for i in range(total)]
     assert factors[:2] == [0.5, 1.0]  # 2 warm-up steps rise linearly
     assert factors[2] == 1.0  # the cosine starts at the full rate ...
-    assert all(a >= b for a, b in zip(factors[2:], factors[3:], strict=False))  # ... and falls
+    assert all(a >= b for a, b in itertools.pairwise(factors[2:]))  # ... and falls
     t = (6 - 2) / 8
     assert math.isclose(factors[6], 0.5 * (1 + math.cos(math.pi * t)))
     assert Stage("s").lr_factor(0, 5) == 1.0  # no warm-up: full rate at step 0
@@ -143,6 +144,6 @@ def test_range_test_leaves_the_model_as_it_was(tiny_images: Path) -> None:
     stage = finetune_schedule(backbone.block_names, unfreeze=2).stages[1]
     test = find_lr(model, stage, data.take("train")[:2], "image", batch_size=8)
     assert len(test.lrs) == len(test.losses) >= 3
-    assert all(b > a for a, b in zip(test.lrs, test.lrs[1:], strict=False))  # geometric sweep
+    assert all(b > a for a, b in itertools.pairwise(test.lrs))  # geometric sweep
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert torch.equal(torch.get_rng_state(), rng)
