@@ -206,7 +206,8 @@ def test_cli_adapt_then_predict(tiny_images: Path, target_dir: Path, tmp_path: P
     res = CliRunner().invoke(app, [*args, "--method", "mean_var", "-q"])
     assert res.exit_code == 0, res.output
     assert "target accuracy (labels used for scoring only)" in res.output
-    assert "mean_var (chosen)" in res.output
+    assert "(chosen)" in res.output
+    assert json.loads((out / "adapt.json").read_text())["chosen"] == "mean_var"
     first = sorted(target_dir.rglob("*.png"))[0]
     res = CliRunner().invoke(app, ["predict", str(out), str(first), "--json"])
     assert res.exit_code == 0 and json.loads(res.stdout)[0]["label"] in (

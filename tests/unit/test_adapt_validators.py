@@ -124,3 +124,33 @@ def test_choose_keeps_source_only_when_nothing_beats_it() -> None:
     assert out["chosen"] == "coral" and out["gain"] > 2 * out["gain_se"]
     with pytest.raises(ValueError, match="unknown validator"):
         choose(scores, same, "accuracy", yv, wv)
+
+
+def test_reverse_validation_catches_consistent_but_wrong_target_labels() -> None:
+    from headstart.adapt import reverse_validation_hits
+
+    rng = np.random.default_rng(0)
+    xt = np.concatenate([rng.normal(-2, 0.5, (50, 1)), rng.normal(2, 0.5, (50, 1))])
+    xs = np.concatenate([rng.normal(-2, 0.5, (20, 1)), rng.normal(2, 0.5, (20, 1))])
+    ys = np.repeat([0, 1], 20)
+    right = np.repeat([0, 1], 50)
+    assert reverse_validation_hits(xt, right, xs, ys).mean() == pytest.approx(1.0)
+    assert reverse_validation_hits(xt, 1 - right, xs, ys).mean() == pytest.approx(0.0)
+    one = reverse_validation_hits(xt, np.zeros(100, int), xs, ys)  # collapsed: g says 0
+    np.testing.assert_array_equal(one, ys == 0)
+
+
+def test_im_rv_sets_aside_confident_wrong_candidates() -> None:
+    pv = np.full((4, 2), 0.5)
+    yv, wv = np.array([0, 1, 0, 1]), np.ones(4)
+    sharp = np.eye(2)[np.arange(40) % 2] * 0.98 + 0.01
+    soft = np.full((40, 2), 0.5)
+    scored = {
+        "source_only": Scored(pv, soft, np.array([1.0, 1, 0, 0])),
+        "wrong": Scored(pv, sharp, np.array([0.0, 0, 0, 0])),  # sharp, balanced, RV 0
+    }
+    scores = score_all(scored, yv, wv)
+    assert scores["wrong"]["im"] > scores["source_only"]["im"]
+    out = choose(scores, scored, "im+rv", yv, wv)
+    assert out["chosen"] == "source_only" and out["gated_out"] == ["wrong"]
+    assert choose(scores, scored, "im", yv, wv)["chosen"] == "wrong"  # IM alone is fooled

@@ -27,6 +27,7 @@ from headstart.adapt._validators import (
     effective_sample_size,
     information_maximization,
     iwcv,
+    reverse_validation_hits,
     snd,
     target_entropy,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "kmm_weights",
     "list_adapt_methods",
     "read_target",
+    "reverse_validation_hits",
     "register_adapt_method",
     "score_all",
     "snd",

@@ -30,7 +30,7 @@ def adabn_backbone(
     modality: str,
     batch_size: int = 64,
     seed: int = 0,
-    max_items: int | None = 2000,
+    max_items: int | None = 1000,
 ) -> Backbone:
     """A copy of ``backbone`` whose BatchNorm running statistics are those of ``items``.
 

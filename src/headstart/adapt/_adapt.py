@@ -29,7 +29,11 @@ from headstart.adapt._head import head_proba
 from headstart.adapt._registry import NotApplicable, get_adapt_method, list_adapt_methods
 from headstart.adapt._target import TargetData, read_target
 from headstart.adapt._task import AdabnFeatures, AdaptTask, Candidate
-from headstart.adapt._validators import domain_classifier_weights, effective_sample_size
+from headstart.adapt._validators import (
+    domain_classifier_weights,
+    effective_sample_size,
+    reverse_validation_hits,
+)
 from headstart.bundle._bundle import Predictor
 from headstart.cache._store import FeatureStore
 from headstart.data._dataset import SPLITS, DataError, LabeledData
@@ -108,7 +112,7 @@ def adapt(
     model: str | None = None,
     target_labelled: str | os.PathLike[str] | None = None,
     *,
-    validator: str = "im",
+    validator: str = "im+rv",
     layer: str | None = None,
     image_size: int | None = None,
     seed: int = 0,
@@ -123,7 +127,9 @@ def adapt(
     """Adapt a model trained on labelled ``source`` data to the unlabelled ``target``.
 
     ``method="auto"`` runs every registered method that applies and keeps the best by
-    the label-free ``validator`` (``im``, ``snd``, ``entropy``, ``iwcv``, ``dev``), or
+    the label-free ``validator`` (``im+rv``: information maximisation among candidates
+    whose reverse validation is no worse than source-only's; or one of ``rv``, ``im``,
+    ``snd``, ``entropy``, ``iwcv``, ``dev``), or
     ``source_only`` when nothing beats it by more than two bootstrap standard errors;
     ``method=NAME`` runs ``source_only`` and ``NAME`` and keeps ``NAME``. The target's
     labels, if it has any, never reach a method or the choice. ``target_labelled``: a few
@@ -184,7 +190,7 @@ def adapt(
         seed,
         wv,
         labelled,
-        adabn_fn=lambda: _adabn_features(store, backbone, tgt, seed),
+        adabn_fn=lambda: _adabn_features(store, backbone, tgt),
     )
     candidates, skipped = _run(names, task, configs or {}, seconds)
     scored = {c.name: _scored(c, task) for c in candidates}
@@ -193,6 +199,11 @@ def adapt(
         (lambda n: n == method or n == "source_only") if method != "auto" else (lambda n: True)
     )
     choice = choose(scores, scored, validator, yv, wv, eligible, seed)
+    if choice["gated_out"]:
+        choice["message"] += (
+            "; set aside first, their reverse validation below source_only's: "
+            + ", ".join(choice["gated_out"])
+        )
     if method != "auto":
         choice.update(
             chosen=method, message=f"--method {method}: kept as asked ({choice['message']})"
@@ -289,11 +300,14 @@ def _source_features(
 
 
 def _adabn_features(
-    store: FeatureStore, backbone: Backbone, tgt: TargetData, seed: int
+    store: FeatureStore, backbone: Backbone, tgt: TargetData
 ) -> AdabnFeatures | None:
+    """The AdaBN backbone and the target's features through it. The pass order is one
+    fixed shuffle (seed 0) whatever the run's seed: the statistics are a property of the
+    target, and so are cached once for every seed."""
     if not batchnorm_layers(backbone):
         return None
-    new = adabn_backbone(backbone, tgt.items, tgt.modality, seed=seed)
+    new = adabn_backbone(backbone, tgt.items, tgt.modality, seed=0)
     xt = store.features(
         new, tgt.items, tgt.keys, tgt.modality, description="features: target (AdaBN)"
     )
@@ -329,7 +343,9 @@ def _scored(c: Candidate, task: AdaptTask) -> Scored:
         ab = task.adabn()
         assert ab is not None
         xt = ab.target
-    return Scored(head_proba(c.head, xv), head_proba(c.head, xt))
+    pt = head_proba(c.head, xt)
+    hits = reverse_validation_hits(xt, pt.argmax(1), xv, task.yv, seed=task.seed)
+    return Scored(head_proba(c.head, xv), pt, hits)
 
 
 def _backbone_of(c: Candidate, task: AdaptTask, backbone: Backbone) -> Backbone:

@@ -19,6 +19,7 @@ import numpy as np
 from headstart.adapt import _validators as v
 
 VALIDATORS: dict[str, str] = {
+    "rv": "reverse validation: a classifier taught by the target predictions, on source rows",
     "im": "information maximisation H(mean p) - mean H(p) on the target",
     "snd": "soft neighbourhood density of the target predictions",
     "entropy": "minus the mean target prediction entropy",
@@ -31,13 +32,17 @@ BOOTSTRAP = 100
 
 @dataclass(frozen=True)
 class Scored:
-    """A candidate's probabilities: ``val`` on source validation rows, ``target``."""
+    """A candidate's probabilities: ``val`` on source validation rows, ``target``; and
+    ``rv_hits``, its reverse-validation hit per source validation row."""
 
     val: np.ndarray
     target: np.ndarray
+    rv_hits: np.ndarray | None = None
 
 
 def _score(name: str, s: Scored, yv: np.ndarray, wv: np.ndarray, snd_rows: np.ndarray) -> float:
+    if name == "rv":
+        return float(s.rv_hits.mean()) if s.rv_hits is not None else float("nan")
     if name == "im":
         return v.information_maximization(s.target)
     if name == "snd":
@@ -82,7 +87,10 @@ def bootstrap_gain_se(
     for _ in range(BOOTSTRAP):
         it = rng.integers(0, n_t, min(n_t, SND_ROWS) if validator == "snd" else n_t)
         iv = rng.integers(0, n_v, n_v)
-        ra, rb = (Scored(s.val[iv], s.target[it]) for s in (a, b))
+        ra, rb = (
+            Scored(s.val[iv], s.target[it], None if s.rv_hits is None else s.rv_hits[iv])
+            for s in (a, b)
+        )
         every = np.arange(len(it))
         if validator in ("iwcv", "dev") and wv[iv].sum() <= 0:
             continue
@@ -103,14 +111,35 @@ def choose(
     seed: int = 0,
 ) -> dict[str, Any]:
     """The label-free choice among the ``eligible`` candidates: ``chosen``, ``best`` (the
-    top scorer), its ``gain`` over ``source_only``, the ``gain_se`` and a ``message``."""
-    if validator not in VALIDATORS:
-        raise ValueError(f"unknown validator {validator!r}; choose from {', '.join(VALIDATORS)}")
-    names = [n for n in scores if eligible(n) and np.isfinite(scores[n][validator])]
+    top scorer), its ``gain`` over ``source_only``, the ``gain_se`` and a ``message``.
+
+    ``validator="im+rv"`` (the default of :func:`~headstart.adapt.adapt`): information
+    maximisation among the candidates whose reverse validation is no worse than
+    ``source_only``'s (``gated_out`` lists the others). IM alone rewards confident,
+    balanced target predictions even when they are wrong; RV catches those, since a
+    classifier taught by wrong target labels fails on the labelled source."""
+    if validator not in (*VALIDATORS, "im+rv"):
+        raise ValueError(
+            f"unknown validator {validator!r}; choose from im+rv, {', '.join(VALIDATORS)}"
+        )
+    asked, gated = validator, []
+    if validator == "im+rv":
+        floor = scores["source_only"]["rv"]
+        gated = [n for n in scores if np.isfinite(scores[n]["rv"]) and scores[n]["rv"] < floor]
+        validator = "im"
+    names = [
+        n for n in scores if eligible(n) and n not in gated and np.isfinite(scores[n][validator])
+    ]
     best = max(names, key=lambda n: scores[n][validator])
     base = scores["source_only"][validator]
     gain = scores[best][validator] - base
-    out: dict[str, Any] = {"validator": validator, "best": best, "gain": gain, "gain_se": 0.0}
+    out: dict[str, Any] = {
+        "validator": asked,
+        "best": best,
+        "gain": gain,
+        "gain_se": 0.0,
+        "gated_out": gated,
+    }
     if best == "source_only":
         out.update(
             chosen="source_only",

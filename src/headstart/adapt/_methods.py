@@ -208,13 +208,22 @@ def self_training(task: AdaptTask, config: SelfTrainingConfig) -> Candidate:
 
 
 def adabn(task: AdaptTask, config: NoConfig) -> Candidate:
-    """The source-only head on the AdaBN backbone (:func:`~headstart.adapt.adabn_backbone`):
-    source rows keep the source statistics, target rows get the target's."""
-    if task.adabn() is None:
+    """The source-only head on the AdaBN backbone (:func:`~headstart.adapt.adabn_backbone`).
+    Every normalisation takes the target's statistics, the head's standardisation too
+    (it is the last one): source rows keep the source's throughout."""
+    ab = task.adabn()
+    if ab is None:
         raise NotApplicable("the backbone has no BatchNorm layer")
-    base = source_only(task, NoConfig())
+    s_std, t_std = Standardize.fit(task.xs), Standardize.fit(ab.target)
+    head, history = _fit(task, _standardise(task.xs, s_std), task.ys, _standardise(task.xv, s_std))
+    head[0] = _compose(t_std, head[0])
     return Candidate(
-        "adabn", base.head, "adabn", source_repr=base.source_repr, history=base.history
+        "adabn",
+        head,
+        "adabn",
+        source_repr=_standardise(task.xs, s_std),
+        history=history,
+        source_map=_into(s_std, t_std),
     )
 
 

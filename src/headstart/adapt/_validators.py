@@ -6,7 +6,9 @@ None of them sees a target label. Two kinds:
   each weighted by how target-like it is (:func:`iwcv`, :func:`dev`); the weights come
   from a density-ratio estimate (:func:`domain_classifier_weights`, or KMM / KLIEP);
 * target-side: statistics of the model's predictions on the *unlabelled target*
-  (:func:`target_entropy`, :func:`information_maximization`, :func:`snd`).
+  (:func:`target_entropy`, :func:`information_maximization`, :func:`snd`);
+* both: reverse validation (:func:`reverse_validation_hits`), a classifier taught by the
+  model's target predictions, scored on labelled source rows.
 
 Every score is oriented so that **higher is better** (the losses are negated), so one
 rule picks the best candidate whatever the validator.
@@ -146,6 +148,49 @@ def snd(probs: np.ndarray, temperature: float = 0.05) -> float:
     return float(-(pij * np.log(np.clip(pij, _EPS, None))).sum(1).mean())
 
 
+def reverse_validation_hits(
+    target_features: np.ndarray,
+    target_predictions: np.ndarray,
+    source_features: np.ndarray,
+    source_labels: np.ndarray,
+    c: float = 1.0,
+    max_rows: int = 1000,
+    seed: int = 0,
+) -> np.ndarray:
+    r"""Reverse validation (Zhong et al., ECML 2010; used to tune DANN by Ganin et al.,
+    JMLR 2016), per source row.
+
+    A reverse classifier :math:`g` (standardised inputs, multinomial logistic regression,
+    inverse L2 strength ``c``) is fit on the target rows ``x^t_j`` (at most ``max_rows``,
+    seeded) labelled with the candidate's own predictions :math:`\hat y_j`, then applied
+    to labelled source rows:
+
+    .. math::
+        \mathrm{RV} = \frac1n \sum_i 1[g(x^s_i) = y_i].
+
+    Returns the hits :math:`1[g(x^s_i) = y_i]` (their mean is RV; higher is better).
+    Target predictions that are confident but wrong, or collapsed onto few classes,
+    train a ``g`` that fails on the source; predictions consistent with the source
+    labels pass. With a single predicted class, ``g`` predicts it everywhere.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
+
+    xt = np.asarray(target_features)
+    pred = np.asarray(target_predictions)
+    keep = np.sort(np.random.default_rng(seed).permutation(len(xt))[:max_rows])
+    xt, pred = xt[keep], pred[keep]
+    ys = np.asarray(source_labels)
+    if len(np.unique(pred)) < 2:
+        return (ys == pred[0]).astype(np.float64)
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=1000))
+    with threadpool_limits(1):
+        model.fit(xt, pred)
+        return (model.predict(np.asarray(source_features)) == ys).astype(np.float64)
+
+
 def domain_classifier_weights(
     source_fit: np.ndarray,
     target_fit: np.ndarray,
@@ -191,6 +236,7 @@ __all__ = [
     "effective_sample_size",
     "information_maximization",
     "iwcv",
+    "reverse_validation_hits",
     "snd",
     "target_entropy",
 ]

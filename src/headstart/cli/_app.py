@@ -312,7 +312,9 @@ def adapt_command(
     target_labelled: Annotated[
         Path | None, typer.Option(help="A few labelled target examples (semi-supervised).")
     ] = None,
-    validator: Annotated[str, typer.Option(help="im | snd | entropy | iwcv | dev")] = "im",
+    validator: Annotated[
+        str, typer.Option(help="im+rv | rv | im | snd | entropy | iwcv | dev (label-free)")
+    ] = "im+rv",
     layer: Annotated[str | None, typer.Option(help="Cut the backbone after this block.")] = None,
     image_size: Annotated[int | None, typer.Option(help="Override the input size.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (split, methods).")] = 0,
@@ -343,7 +345,8 @@ def adapt_command(
         return
     labelled = rep["target"]["labelled"]
     table = Table(title=f"{rep['model']}: {rep['source']['data']} -> {rep['target']['data']}")
-    cols = ["method", rep["validator"] + " (label-free)", "proxy A-distance"]
+    score = "im" if rep["validator"] == "im+rv" else rep["validator"]
+    cols = ["method", f"{score} (label-free)", "rv", "proxy A-distance"]
     if labelled:
         cols.append("target accuracy*")
     for col in cols:
@@ -352,7 +355,8 @@ def adapt_command(
         pad = r["proxy_a_distance"]
         row = [
             r["method"] + (" [green](chosen)[/]" if r["method"] == rep["chosen"] else ""),
-            f"{r['scores'][rep['validator']]:.3f}",
+            f"{r['scores'][score]:.3f}",
+            f"{r['scores']['rv']:.3f}",
             "n/a" if pad is None else f"{pad:.3f}",
         ]
         if labelled:
