@@ -366,3 +366,47 @@ def test_episode_requests_the_data_cannot_meet_are_one_line(tiny_images: Path, c
         "fewshot-eval", str(tiny_images), "--ways", "3", "--shots", "20", "--model", "test_cnn.tiny"
     )
     assert "--shots 20" in err and "largest has 12" in err
+
+
+def _tiny_clip(folder: Path) -> Path:
+    """A randomly initialised, tiny CLIP saved as save_pretrained would (no download)."""
+    from transformers import (
+        CLIPConfig,
+        CLIPImageProcessor,
+        CLIPModel,
+        CLIPProcessor,
+        CLIPTextConfig,
+        CLIPTokenizer,
+        CLIPVisionConfig,
+    )
+
+    torch.manual_seed(0)
+    small = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1}
+    text = CLIPTextConfig(vocab_size=60, max_position_embeddings=32, num_attention_heads=2, **small)
+    vision = CLIPVisionConfig(image_size=32, patch_size=8, num_attention_heads=2, **small)
+    config = CLIPConfig(
+        text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=8
+    )
+    CLIPModel(config).save_pretrained(folder)
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for ch in "abcdefghijklmnopqrstuvwxyz":
+        vocab[ch] = len(vocab)
+        vocab[ch + "</w>"] = len(vocab)
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"))
+    images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
+    return folder
+
+
+def test_image_zeroshot_from_a_local_clip_folder(tiny_images: Path, tmp_path: Path):
+    folder = _tiny_clip(tmp_path / "clip")
+    out = tmp_path / "zs-images"
+    r = headstart.zeroshot(tiny_images, "circle,square,stripes", weights=folder, out=out)
+    assert r.model == "clip" and r.proba.shape == (36, 3)
+    np.testing.assert_allclose(r.proba.sum(1), 1, atol=1e-5)
+    assert r.metrics is not None and r.metrics["n"] == 36  # scored against the folders
+    rows = list(csv.DictReader((out / "predictions.csv").open()))
+    assert len(rows) == 36 and {row["label"] for row in rows} == {"circle", "square", "stripes"}
+    assert not (out / "headstart.json").exists()  # no bundle: CLIP is not a zoo backbone
