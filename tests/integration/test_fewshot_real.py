@@ -13,24 +13,12 @@ import numpy as np
 import pytest
 
 import headstart
+from headstart.compare._compare import take_shots
 from headstart.data import read_data
 
 pytestmark = pytest.mark.slow
 
 MINILM = "minilm_l6.sbert_all_v2"
-
-
-def _shots(csv: Path, per_class: int, seed: int = 0) -> headstart.LabeledData:
-    """Rotten Tomatoes with ``per_class`` training snippets per label, the test split kept."""
-    data = read_data(csv)
-    rng = np.random.default_rng(seed)
-    pool = data.indices("train")
-    split = np.full(len(data), "unused", dtype=object)
-    split[data.indices("test")] = "test"
-    for c in range(len(data.classes)):
-        split[rng.choice(pool[data.labels[pool] == c], per_class, replace=False)] = "train"
-    data.split = split.astype(str)
-    return data
 
 
 def test_zeroshot_minilm_beats_chance_on_sentiment(rt_csv: Path, tmp_path: Path, report_metric):
@@ -47,7 +35,7 @@ def test_zeroshot_minilm_beats_chance_on_sentiment(rt_csv: Path, tmp_path: Path,
 
 
 def test_label_prior_and_setfit_on_eight_snippets_per_class(rt_csv: Path, report_metric):
-    data = _shots(rt_csv, 8, seed=1)
+    data = take_shots(read_data(rt_csv), 8, seed=1)
     proto = headstart.fit(data, model=MINILM, strategy="prototype")
     prior = headstart.fit(data, model=MINILM, strategy="zeroshot_prior")
     setfit = headstart.fit(data, model=MINILM, strategy="setfit")
