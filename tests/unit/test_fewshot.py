@@ -211,6 +211,8 @@ def test_bad_edits_are_refused_with_one_line(proto_bundle, tmp_path, cli_error):
     one = [str(next(stripes.glob("*.png")))]
     with pytest.raises(EditError, match="already a class"):
         headstart.add_class(out, "circle", one)
+    with pytest.raises(EditError, match="only in case"):
+        headstart.add_class(out, "Circle", one)
     with pytest.raises(EditError, match="no example"):
         headstart.add_class(out, "stripes", [])
     with pytest.raises(EditError, match="empty"):

@@ -107,6 +107,9 @@ def add_class(
     if not items:
         raise EditError(f"class {name!r}: no example given (a class needs at least one)")
     exists = name in predictor.classes
+    clash = [c for c in predictor.classes if c.casefold() == name.casefold() and c != name]
+    if clash:
+        raise EditError(f"{bundle}: {name!r} differs from the class {clash[0]!r} only in case")
     if exists and not update:
         raise EditError(
             f"{bundle}: {name!r} is already a class; pass --update to add these examples to it, "
