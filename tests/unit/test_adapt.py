@@ -92,7 +92,14 @@ def test_adapt_writes_a_normal_bundle_and_the_whole_choice(
     result = adapt(tiny_images, target_dir, out, model=CNN, store=store)
     report = json.loads((out / "adapt.json").read_text())
     ran = {r["method"] for r in report["candidates"]}
-    assert ran == {"source_only", "mean_var", "coral", "kmm", "kliep", "self_training", "adabn"}
+    assert ran == {
+        *("source_only", "mean_var", "coral", "kmm", "kliep", "self_training", "adabn"),
+        *("dann", "mcc"),
+    }
+    rows = {r["method"]: r for r in report["candidates"]}
+    for name, term in (("dann", "train_domain"), ("mcc", "train_mcc")):  # logged per epoch
+        epochs = rows[name]["history"]
+        assert epochs and all(term in e and "train_ce" in e for e in epochs)
     assert report["chosen"] in ran and report["chosen"] == result.chosen
     assert set(report["proxy_a_distance"]) == {"before", "after"}
     for row in report["candidates"]:
@@ -235,3 +242,16 @@ def test_cli_bad_input_is_one_line_and_exit_2(
     assert exc.value.code == 2 and "no target items" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_dann_bundle_logs_its_loss_terms(
+    tiny_images: Path, target_dir: Path, tmp_path: Path, store: headstart.FeatureStore
+) -> None:
+    out = tmp_path / "dann"
+    result = adapt(tiny_images, target_dir, out, method="dann", model=CNN, store=store)
+    assert result.chosen == "dann"
+    history = json.loads((out / "history.json").read_text())
+    assert history and {"train_ce", "train_domain", "val_acc"} <= set(history[0])
+    assert json.loads((out / "headstart.json").read_text())["head"]["hidden"] == [256]
+    proba = headstart.load(out).predict_proba(result.target_items[:3])
+    np.testing.assert_allclose(proba, result.target_proba[:3], atol=1e-4)

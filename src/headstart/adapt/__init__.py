@@ -7,10 +7,12 @@ validators (:mod:`headstart.adapt._validators`), and the target's labels, when i
 any, only score the result.
 """
 
-from headstart.adapt import _methods  # noqa: F401  (registers the built-in methods)
+from headstart.adapt import _methods  # noqa: F401, I001  (registers the built-in methods, first)
+from headstart.adapt import _deep  # noqa: F401  (then the gradient-trained ones)
 from headstart.adapt._adabn import adabn_backbone
 from headstart.adapt._adapt import SCORING_NOTE, AdaptResult, adapt, target_accuracy
 from headstart.adapt._choose import VALIDATORS, choose, score_all
+from headstart.adapt._deep import dann_lambda, grad_reverse, mcc_loss
 from headstart.adapt._methods import coral_matrix
 from headstart.adapt._registry import (
     AdaptMethodInfo,
@@ -47,18 +49,21 @@ __all__ = [
     "adapt",
     "choose",
     "coral_matrix",
+    "dann_lambda",
     "dev",
     "domain_classifier_weights",
     "effective_sample_size",
     "get_adapt_method",
+    "grad_reverse",
     "information_maximization",
     "iwcv",
     "kliep_weights",
     "kmm_weights",
     "list_adapt_methods",
+    "mcc_loss",
     "read_target",
-    "reverse_validation_hits",
     "register_adapt_method",
+    "reverse_validation_hits",
     "score_all",
     "snd",
     "target_accuracy",

@@ -221,6 +221,7 @@ def adapt(
                 "proxy_a_distance": _a_distance(c, task, seed),
                 "uses_labelled_target": c.uses_labelled_target,
                 "notes": c.notes,
+                "history": c.history,
                 "seconds": seconds.get(c.name),
             }
         )

@@ -50,7 +50,8 @@ def fit_weighted_head(
             clf = LogisticRegression(C=c, max_iter=1000, random_state=seed)
             clf.fit(xt, y_train, sample_weight=w * (len(w) / w.sum()))
         val_acc = float((v * (clf.predict(xv) == y_val)).sum() / max(v.sum(), 1e-12))
-        history.append({"stage": "head", "C": c, "val_acc": val_acc})
+        train_acc = float((w * (clf.predict(xt) == y_train)).sum() / w.sum())
+        history.append({"stage": "head", "C": c, "train_acc": train_acc, "val_acc": val_acc})
         if best is None or val_acc > best[0]:
             best = (val_acc, clf)
     assert best is not None

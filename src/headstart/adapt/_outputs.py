@@ -132,7 +132,10 @@ def write_outputs(out: Path, result: AdaptResult, src: LabeledData, tgt: TargetD
     with atomic_dir(out) as tmp:
         write_bundle_into(tmp, result.predictor.model, src.classes, extra)
         atomic_write_json(tmp / "metrics.json", metrics)
-        atomic_write_json(tmp / "history.json", [])
+        chosen = next(r for r in result.report["candidates"] if r["method"] == result.chosen)
+        # the rows the fit report charts (every row stays in adapt.json)
+        rows = [r for r in chosen["history"] if "train_acc" in r and "val_acc" in r]
+        atomic_write_json(tmp / "history.json", rows)
         atomic_write_json(tmp / ADAPT_JSON, result.report)
         atomic_write_text(tmp / "predictions.csv", _predictions_csv(src, logits))
         atomic_write_text(
