@@ -412,3 +412,18 @@ def test_image_zeroshot_from_a_local_clip_folder(tiny_images: Path, tmp_path: Pa
     rows = list(csv.DictReader((out / "predictions.csv").open()))
     assert len(rows) == 36 and {row["label"] for row in rows} == {"circle", "square", "stripes"}
     assert not (out / "headstart.json").exists()  # no bundle: CLIP is not a zoo backbone
+
+
+def test_compare_shots_curve_with_few_shot_methods(tiny_texts: Path, tmp_path: Path, store):
+    result = headstart.compare(
+        tiny_texts,
+        tmp_path / "cmp",
+        strategies="baseline,prototype,zeroshot_prior",
+        seeds=2,
+        shots="2,all",
+        store=store,
+        model="test_words.tiny",
+    )
+    rows = {(r["strategy"], r["shots"]) for r in result.report["summary"]}
+    assert {("prototype", 2), ("prototype", "all"), ("zeroshot_prior", 2)} <= rows
+    assert result.summary("prototype", "all")["accuracy"]["mean"] >= 0.8
