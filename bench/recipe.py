@@ -14,9 +14,14 @@ fixed. In every cell, interleaved (the order rotates with the seed):
   time (from ``fastai1``'s seconds per epoch);
 * ``baseline``: the non-transfer baseline of ``compare`` (``pixels`` / ``tfidf``).
 
-Every contender starts cold: a fresh feature cache per cell, so its seconds include
-reading and the backbone passes. Images at ``--image-size`` (112 px by default: the
-contenders that train end to end are slow at 224 px on 2 cores) for every contender.
+Accuracy cells share each task's feature caches (the reference's features by item, and
+one headstart ``FeatureStore``): the features are deterministic, so the accuracies are
+what cold runs give, and the grid costs one forward pass per item. Wall time comes from
+one *cold* timing cell per task (N = ``--timing-cell``, seed 0: a fresh cache, every
+contender paying for its reading and backbone passes); ``finetune`` and fastai train end
+to end, so their seconds in every cell are real (finetune's head stage reads the shared
+cache). Images at ``--image-size`` (112 px by default: the contenders that train end to
+end are slow at 224 px on 2 cores) for every contender.
 
 The code under test is ``src/headstart`` at git HEAD (``git archive``), so uncommitted
 edits cannot leak into a run. Writes ``bench/results/recipe.json`` after every cell and
@@ -98,15 +103,20 @@ def cell_manifest(dest: Path, pool: list[dict], test: list[dict], n: int, seed: 
     return path
 
 
-def headstart_run(manifest: Path, strategy: str, image_size: int | None, seed: int) -> dict:
+def headstart_run(
+    manifest: Path, strategy: str, image_size: int | None, seed: int, cache: Path | None = None
+) -> dict:
+    """``headstart.fit`` with its defaults; a fresh feature cache unless ``cache`` (the
+    task's shared one) is given."""
     import headstart
 
-    with tempfile.TemporaryDirectory() as cache:
+    with tempfile.TemporaryDirectory() as fresh:
         start = time.perf_counter()
         kwargs: dict[str, Any] = {"strategy": strategy, "seed": seed}
         if image_size and strategy not in ("tfidf", "pixels"):
             kwargs["image_size"] = image_size
-        result = headstart.fit(manifest, store=headstart.FeatureStore(cache), **kwargs)
+        store = headstart.FeatureStore(cache or fresh)
+        result = headstart.fit(manifest, store=store, **kwargs)
         seconds = time.perf_counter() - start
     m = result.metrics
     out = {"accuracy": m["splits"]["test"]["accuracy"], "seconds": seconds}
@@ -118,21 +128,34 @@ def headstart_run(manifest: Path, strategy: str, image_size: int | None, seed: i
     return out
 
 
-def run_cell(task: str, manifest: Path, n: int, seed: int, args: argparse.Namespace) -> dict:
+def run_cell(
+    task: str,
+    manifest: Path,
+    n: int,
+    seed: int,
+    args: argparse.Namespace,
+    shared: dict[str, Any] | None = None,
+) -> dict:
+    """Every contender on one cell. ``shared``: the task's feature caches (``memo`` for
+    the reference, ``cache`` for headstart), so that accuracy cells cost no repeated
+    forward passes; ``None``: everything cold (the timing cells)."""
     import _fastai_anchor
     import reference_keras
 
     image = task in IMAGE_TASKS
     size = args.image_size if image else None
     big = n in args.ft_sizes
+    memo = shared["memo"] if shared else None
+    cache = shared["cache"] if shared else None
+    baseline = "pixels" if image else "tfidf"
     plan: list[tuple[str, Any]] = [
-        ("reference", lambda: reference_keras.run(str(manifest), size or 224)),
-        ("extract", lambda: headstart_run(manifest, "extract", size, seed)),
-        ("baseline", lambda: headstart_run(manifest, "pixels" if image else "tfidf", None, seed)),
+        ("reference", lambda: reference_keras.run(str(manifest), size or 224, memo)),
+        ("extract", lambda: headstart_run(manifest, "extract", size, seed, cache)),
+        ("baseline", lambda: headstart_run(manifest, baseline, None, seed)),
     ]
     if big and "finetune" in args.contenders:
-        plan.append(("finetune", lambda: headstart_run(manifest, "finetune", size, seed)))
-    if big and image and "fastai" in args.contenders:
+        plan.append(("finetune", lambda: headstart_run(manifest, "finetune", size, seed, cache)))
+    if big and image and "fastai" in args.contenders and seed in args.fastai_seeds:
         plan.append(("fastai1", lambda: _fastai_anchor.run(str(manifest), 1, size, seed)))
     k = seed % len(plan)
     plan = plan[k:] + plan[:k]  # interleave: each seed starts with another contender
@@ -140,7 +163,7 @@ def run_cell(task: str, manifest: Path, n: int, seed: int, args: argparse.Namesp
     for name, fn in plan:
         results[name] = fn()
         print(f"    {name:9s} {results[name]['accuracy']:.3f} {results[name]['seconds']:6.1f}s")
-    if "fastai1" in results and "finetune" in results:
+    if "fastai1" in results and "finetune" in results and args.fastai_matched:
         per_epoch = results["fastai1"]["seconds"] / 2  # fine_tune(1): one frozen + one full
         epochs = max(1, round(results["finetune"]["seconds"] / per_epoch) - 1)
         if epochs > 1:
@@ -199,6 +222,9 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--ft-sizes", default="50,100", help="sizes where finetune/fastai run")
     ap.add_argument("--contenders", default="finetune,fastai")
+    ap.add_argument("--fastai-seeds", default="0,1,2", help="seeds where fastai runs")
+    ap.add_argument("--fastai-matched", action="store_true", help="also fastai at matched time")
+    ap.add_argument("--timing-cell", default="50", help="N of the cold timing cell (seed 0)")
     ap.add_argument("--image-size", type=int, default=112)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "recipe.json"))
     args = ap.parse_args()
@@ -211,6 +237,7 @@ def main() -> None:
         )
     args.ft_sizes = {int(s) for s in str(args.ft_sizes).split(",") if s}
     args.contenders = set(args.contenders.split(","))
+    args.fastai_seeds = {int(s) for s in str(args.fastai_seeds).split(",") if s}
     out = Path(args.out)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="headstart-recipe-") as tmp_s:
@@ -225,17 +252,31 @@ def main() -> None:
             "tasks": {t: DESCRIPTIONS[t] for t in args.tasks.split(",")},
         }
         cells: list[dict] = []
+        cold: list[dict] = []
         for task in args.tasks.split(","):
-            image = task in IMAGE_TASKS
             folder = build_task(task, tmp / task, POOL, TEST[task], seed=0)
-            pool, test = pool_rows(task, folder if image else folder)
+            pool, test = pool_rows(task, folder)
+            shared = {"memo": {}, "cache": tmp / f"cache-{task}"}
+            # the timing cell first, cold: every contender pays for its own forward passes
+            n_time = int(args.timing_cell)
+            print(f"{task} N={n_time} seed=0 (cold timing cell)", flush=True)
+            manifest = cell_manifest(tmp / task, pool, test, n_time, 0)
+            timing = run_cell(
+                task,
+                manifest,
+                n_time,
+                0,
+                argparse.Namespace(**{**vars(args), "ft_sizes": set(), "contenders": set()}),
+            )
+            cold.append({"task": task, "n": n_time, "results": timing})
             for n in [int(s) for s in args.sizes.split(",")]:
                 for seed in [int(s) for s in args.seeds.split(",")]:
                     print(f"{task} N={n} seed={seed}", flush=True)
                     manifest = cell_manifest(tmp / task, pool, test, n, seed)
-                    results = run_cell(task, manifest, n, seed, args)
+                    results = run_cell(task, manifest, n, seed, args, shared)
                     cells.append({"task": task, "n": n, "seed": seed, "results": results})
-                    report = {**meta, "cells": cells, "seconds": time.perf_counter() - started}
+                    report = {**meta, "cells": cells, "cold_timing": cold}
+                    report["seconds"] = time.perf_counter() - started
                     report["summary"] = summarise(cells)
                     write_atomic(out, json.dumps(report, indent=1))
         write_atomic(out.with_suffix(".md"), markdown(summarise(cells), meta))
