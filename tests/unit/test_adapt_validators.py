@@ -154,3 +154,19 @@ def test_im_rv_sets_aside_confident_wrong_candidates() -> None:
     out = choose(scores, scored, "im+rv", yv, wv)
     assert out["chosen"] == "source_only" and out["gated_out"] == ["wrong"]
     assert choose(scores, scored, "im", yv, wv)["chosen"] == "wrong"  # IM alone is fooled
+
+
+def test_alignment_methods_change_nothing_when_the_domains_are_one() -> None:
+    from headstart.adapt import AdaptTask, get_adapt_method
+    from headstart.adapt._head import head_proba
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 40)
+    x = (rng.normal(0, 1, (120, 6)) + np.eye(3, 6)[y] * 3).astype(np.float32)
+    task = AdaptTask(x, y, x, y, x.copy(), 3)
+    base = head_proba(get_adapt_method("source_only").fn(task, None).head, x)
+    for name in ("mean_var", "coral"):
+        info = get_adapt_method(name)
+        cand = info.fn(task, info.config_cls())
+        np.testing.assert_allclose(head_proba(cand.head, x), base, atol=1e-4)
+        np.testing.assert_allclose(cand.source_map(x), x, atol=1e-4)
