@@ -109,6 +109,7 @@ def build(task: str, root: Path) -> tuple[Path, Path, str]:
             for r in csv.DictReader(io.StringIO(text))
             if r["party"] in party and r["statement"].strip()
         ]
+        root.mkdir(parents=True, exist_ok=True)
         for path, table in ((root / "source.csv", picked), (root / "target.csv", debates)):
             with path.open("w", newline="", encoding="utf-8") as f:
                 w = csv.writer(f)
@@ -141,7 +142,8 @@ def _anchor(
     npz, out = work / f"anchor-{seed}.npz", work / f"anchor-{seed}.json"
     np.savez(npz, xs=xs, ys=ys, xt=xt, yt=yt)
     proc = subprocess.run(
-        [anchor_python, str(ROOT / "bench" / "_adapt_anchor.py"), str(npz), str(out)],
+        # -P: not bench/ first on sys.path, where adapt.py would shadow the ADAPT package
+        [anchor_python, "-P", str(ROOT / "bench" / "_adapt_anchor.py"), str(npz), str(out)],
         capture_output=True,
         text=True,
         timeout=900,
@@ -192,9 +194,11 @@ def run_task(task: str, seeds: int, anchor_python: str | None, work: Path) -> di
                 "anchor": _anchor(anchor_python, src, tgt, model, seed, store, root),
             }
         )
+        anchor = runs[-1]["anchor"] or {}
         print(
             f"{task} seed {seed}: source_only {acc['source_only']:.3f}, label-free pick "
-            f"{r.chosen} {acc[r.chosen]:.3f}, oracle {oracle} {acc[oracle]:.3f} ({seconds:.0f}s)",
+            f"{r.chosen} {acc[r.chosen]:.3f}, oracle {oracle} {acc[oracle]:.3f} ({seconds:.0f}s); "
+            f"ADAPT {json.dumps(anchor)[:300]}",
             flush=True,
         )
     methods = list(runs[0]["target_accuracy"])
@@ -268,10 +272,6 @@ def main() -> None:
     ap.add_argument("--anchor-python", default="/tmp/adapt-venv/bin/python")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = ap.parse_args()
-    import torch
-
-    from headstart._io import atomic_write_json, atomic_write_text
-
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -281,6 +281,17 @@ def main() -> None:
         for task in TASKS:
             if fnmatch.fnmatch(task, args.only):
                 results.append(run_task(task, args.seeds, args.anchor_python, Path(tmp)))
+                _write(out, args, started, results)  # after every task: a crash keeps them
+    report = _write(out, args, started, results)
+    print(markdown(results))
+    print(f"{report['seconds']:.0f}s; wrote {out / 'adapt.json'} and {out / 'adapt.md'}")
+
+
+def _write(out: Path, args: Any, started: float, results: list[dict[str, Any]]) -> dict[str, Any]:
+    import torch
+
+    from headstart._io import atomic_write_json, atomic_write_text
+
     report = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join(["bench/adapt.py", *sys.argv[1:]]),
@@ -292,13 +303,12 @@ def main() -> None:
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "threads": torch.get_num_threads(),
         },
-        "validator": "im",
+        "validator": "im+rv",
         "results": results,
     }
     atomic_write_json(out / "adapt.json", report)
     atomic_write_text(out / "adapt.md", markdown(results))
-    print(markdown(results))
-    print(f"{report['seconds']:.0f}s; wrote {out / 'adapt.json'} and {out / 'adapt.md'}")
+    return report
 
 
 if __name__ == "__main__":
