@@ -36,8 +36,9 @@ def main(path: str, out: str) -> None:
     from adapt.instance_based import KLIEP, KMM
 
     z = np.load(path)
-    mean, scale = z["xs"].mean(0), z["xs"].std(0) + 1e-6
-    xs, xt = (z["xs"] - mean) / scale, (z["xt"] - mean) / scale
+    x_s, x_t = z["xs"].astype(np.float64), z["xt"].astype(np.float64)  # cvxopt wants doubles
+    mean, scale = x_s.mean(0), x_s.std(0) + 1e-6
+    xs, xt = (x_s - mean) / scale, (x_t - mean) / scale
     ys, yt = z["ys"], z["yt"]
     gamma = _median_gamma(np.concatenate([xs, xt]))
     rows = {}
