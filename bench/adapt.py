@@ -168,7 +168,7 @@ def run_task(
 
     root = work / task.replace(">", "")
     src, tgt, model = build(task, root)
-    store = headstart.FeatureStore(work / "cache")  # shared by the seeds: extraction once
+    store = headstart.FeatureStore()  # HEADSTART_CACHE, shared by the seeds: extraction once
     runs = []
     for seed in range(seeds):
         t = time.perf_counter()
@@ -207,21 +207,26 @@ def run_task(
             f"ADAPT {json.dumps(anchor)[:300]}",
             flush=True,
         )
+    return summarise(task, model, runs)
+
+
+def summarise(task: str, model: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per method: target accuracy over seeds; the picks; A-distance; the ADAPT anchors."""
     methods = list(runs[0]["target_accuracy"])
     summary = {m: _interval([x["target_accuracy"][m] for x in runs]) for m in methods}
     for key in ("label_free_pick_accuracy", "oracle_pick_accuracy"):
         summary[key.removesuffix("_accuracy")] = _interval([x[key] for x in runs])
     anchors: dict[str, Any] = {}
     for name in ("coral", "kmm", "kliep"):
-        vals = [
-            x["anchor"][name]["target_accuracy"]
+        done = [
+            x["anchor"][name]
             for x in runs
             if x["anchor"] and "target_accuracy" in x["anchor"].get(name, {})
         ]
-        if vals:
+        if done:
             anchors[f"ADAPT {name}"] = {
-                **_interval(vals),
-                "seconds": float(np.mean([x["anchor"][name]["seconds"] for x in runs])),
+                **_interval([d["target_accuracy"] for d in done]),
+                "seconds": float(np.mean([d["seconds"] for d in done])),
             }
     return {
         "task": task,
@@ -243,10 +248,12 @@ def markdown(results: list[dict[str, Any]]) -> str:
     def cell(s: dict[str, float] | None) -> str:
         if not s:
             return "n/a"
+        if s["n"] < 2:
+            return f"{s['mean']:.3f} (seed 0)"
         return f"{s['mean']:.3f} [{s['lo']:.3f}, {s['hi']:.3f}]"
 
     lines = [
-        "| task | source_only | label-free pick (IM) | oracle pick | picks "
+        "| task | source_only | label-free pick (im+rv) | oracle pick | picks "
         "| A-distance before / after | ADAPT CORAL | ADAPT KMM | ADAPT KLIEP | s/seed |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -283,13 +290,14 @@ def main() -> None:
         help="run ADAPT on the first N seeds (its CORAL takes minutes at 1,280 dimensions)",
     )
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--cache", help="keep the feature cache here (default: a temporary one)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results = []
     with tempfile.TemporaryDirectory(prefix="headstart-adapt-bench-") as tmp:
-        os.environ["HEADSTART_CACHE"] = str(Path(tmp) / "cache")
+        os.environ["HEADSTART_CACHE"] = args.cache or str(Path(tmp) / "cache")
         for task in TASKS:
             if fnmatch.fnmatch(task, args.only):
                 results.append(
