@@ -51,7 +51,9 @@ POOL = {"image": 100, "text": 100}  # labelled examples per class each cell draw
 TEST = {"fashion": 100, "mnist": 100, "digits": 70, "rotten_tomatoes": 500, "convention": 500}
 
 
-def features(task: str, folder: Path, variant: str) -> tuple[np.ndarray, np.ndarray, dict]:
+def features(
+    task: str, folder: Path, variant: str, image_size: int = 224
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """(pool features, pool labels, test features/labels) of ``task`` with ``variant``."""
     from headstart import FeatureStore
     from headstart.data import read_data
@@ -60,10 +62,12 @@ def features(task: str, folder: Path, variant: str) -> tuple[np.ndarray, np.ndar
     data = read_data(folder, val=0.0, seed=0)
     if data.modality == "image":
         spec = get_spec("efficientnet_lite0.in1k")
-        crop = 0.875 if variant == "crop" else 1.0
-        spec = dataclasses.replace(
-            spec, preprocess=dataclasses.replace(spec.preprocess, crop_pct=crop)
+        crop = 0.875 if variant.startswith("crop") else 1.0
+        interp = variant.split("-")[1] if "-" in variant else spec.preprocess.interpolation
+        pre = dataclasses.replace(
+            spec.preprocess, crop_pct=crop, input_size=image_size, interpolation=interp
         )
+        spec = dataclasses.replace(spec, preprocess=pre)
     else:
         spec = get_spec("minilm_l6.sbert_all_v2")
     backbone = create_backbone(spec)
@@ -162,10 +166,24 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "recipe_ablation.json"))
+    ap.add_argument("--report-only", action="store_true", help="print the tables of --out")
+    ap.add_argument("--tasks", help="comma-separated subset of the tasks")
+    ap.add_argument("--norms", default="none,std,l2", help="normalisations to try")
+    ap.add_argument("--sizes", help="comma-separated N per class")
+    ap.add_argument("--image-size", type=int, default=224)
+    ap.add_argument("--variants", default="crop,full", help="image preprocessing variants")
     args = ap.parse_args()
+    if args.report_only:
+        print(markdown(json.loads(Path(args.out).read_text())["rows"]))
+        return
     order = ["digits", "rotten_tomatoes", "mnist", "convention", "fashion"]
     tasks = ["digits", "rotten_tomatoes"] if args.quick else order
+    if args.tasks:
+        tasks = args.tasks.split(",")
     sizes = (5, 20) if args.quick else SIZES
+    if args.sizes:
+        sizes = tuple(int(s) for s in args.sizes.split(","))
+    chosen = args.norms.split(",")
     seeds = (0,) if args.quick else SEEDS
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
@@ -173,12 +191,13 @@ def main() -> None:
         for task in tasks:
             modality = "image" if task in IMAGE_TASKS else "text"
             folder = build_task(task, Path(tmp) / task, POOL[modality], TEST[task], seed=0)
-            variants = ("crop", "full") if modality == "image" else ("-",)
+            variants = args.variants.split(",") if modality == "image" else ["-"]
             for variant in variants:
                 t = time.perf_counter()
-                x, y, test = features(task, folder, variant)
+                x, y, test = features(task, folder, variant, args.image_size)
                 print(f"{task} {variant}: features {x.shape} in {time.perf_counter() - t:.0f}s")
-                norms = ("none", "std", "l2") if variant in ("crop", "-") else ("none",)
+                norms = chosen if variant in ("crop", "-") else ["none"]
+                norms = chosen if len(variants) == 1 else norms
                 for norm in norms:
                     for n in sizes:
                         for seed in seeds:
@@ -209,6 +228,70 @@ def save(path: str, rows: list[dict], started: float) -> None:
         "seconds": time.perf_counter() - started,
     }
     write_atomic(Path(path), json.dumps(out, indent=1))
+
+
+KEY = {  # the README's rows: what 0.1.0 did, what is default now, and one change at a time
+    "0.1.0: std, C on val (4 values), ties strong, no refit": (
+        "std",
+        "val-coarse-strong-norefit (0.1.0)",
+    ),
+    "0.1.0 + refit on train+val": ("std", "val-coarse-strong-refit"),
+    "no standardisation, C on val, refit": ("none", "val-coarse-strong-refit"),
+    "L2-normalised, 5-fold CV (11 values), ties weak, refit": ("l2", "cv-fine-weak-refit"),
+    "standardised, 5-fold CV (11 values), ties weak, refit": ("std", "cv-fine-weak-refit"),
+    "raw, 5-fold CV (11 values), ties strong, refit": ("none", "cv-fine-strong-refit"),
+    "**default: raw, 5-fold CV (11 values), ties weak, refit**": ("none", "cv-fine-weak-refit"),
+}
+
+
+def markdown(rows: list[dict]) -> str:
+    """The README's table: test accuracy per recipe and N, mean over the tasks and seeds
+    measured (image tasks at the ``crop`` preprocessing), and crop vs full per task."""
+    sizes = sorted({r["n"] for r in rows})
+    tasks = sorted({r["task"] for r in rows})
+    out = [
+        f"Mean test accuracy over {', '.join(tasks)} and {len({r['seed'] for r in rows})} seeds",
+        "",
+        "| recipe | " + " | ".join(f"N={n}" for n in sizes) + " |",
+        "|---|" + "---|" * len(sizes),
+    ]
+    for label, (norm, recipe) in KEY.items():
+        vals = []
+        for n in sizes:
+            per_task = [
+                np.mean(
+                    [
+                        r["recipes"][recipe]
+                        for r in rows
+                        if r["task"] == t
+                        and r["n"] == n
+                        and r["norm"] == norm
+                        and r["variant"] in ("crop", "-")
+                    ]
+                )
+                for t in tasks
+                if any(r["task"] == t and r["n"] == n and r["norm"] == norm for r in rows)
+            ]
+            vals.append(f"{np.mean(per_task):.3f}" if per_task else "")
+        out.append(f"| {label} | " + " | ".join(vals) + " |")
+    out += [
+        "",
+        "| image preprocessing (default recipe) | " + " | ".join(f"N={n}" for n in sizes) + " |",
+        "|---|" + "---|" * len(sizes),
+    ]
+    for t in tasks:
+        for v in ("crop", "full"):
+            cell = [
+                [
+                    r["recipes"]["cv-fine-weak-refit"]
+                    for r in rows
+                    if r["task"] == t and r["n"] == n and r["norm"] == "none" and r["variant"] == v
+                ]
+                for n in sizes
+            ]
+            if all(cell):
+                out.append(f"| {t}, {v} | " + " | ".join(f"{np.mean(c):.3f}" for c in cell) + " |")
+    return "\n".join(out) + "\n"
 
 
 def summarise(rows: list[dict]) -> None:

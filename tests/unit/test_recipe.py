@@ -147,3 +147,33 @@ def test_range_test_leaves_the_model_as_it_was(tiny_images: Path) -> None:
     assert all(b > a for a, b in itertools.pairwise(test.lrs))  # geometric sweep
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert torch.equal(torch.get_rng_state(), rng)
+
+
+def test_small_images_are_enlarged_bilinearly_large_ones_reduced_with_the_spec() -> None:
+    import numpy as np
+    from PIL import Image
+    from torchvision import transforms as T
+
+    from headstart.data._transforms import image_transform
+    from headstart.zoo._spec import BackboneSpec, ImagePreprocess
+
+    pre = ImagePreprocess(input_size=64, crop_pct=1.0, interpolation="bicubic")
+    tf = image_transform(pre)
+    rng = np.random.default_rng(0)
+    small = Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8))
+    large = Image.fromarray(rng.integers(0, 255, (200, 200, 3), dtype=np.uint8))
+
+    def by(img: Image.Image, mode: T.InterpolationMode) -> torch.Tensor:
+        ref = T.Compose([T.Resize(64, interpolation=mode, antialias=True), T.CenterCrop(64),
+                         T.ToTensor(), T.Normalize(pre.mean, pre.std)])  # fmt: skip
+        return ref(img)
+
+    assert torch.equal(tf(small), by(small, T.InterpolationMode.BILINEAR))
+    assert not torch.equal(tf(small), by(small, T.InterpolationMode.BICUBIC))
+    assert torch.equal(tf(large), by(large, T.InterpolationMode.BICUBIC))
+    # a spec saved before the rule keeps one interpolation for both directions
+    spec = headstart.get_spec("test_cnn.tiny")
+    d = spec.to_dict()
+    d["preprocess"]["interpolation"] = "bicubic"
+    del d["preprocess"]["upscale"]
+    assert BackboneSpec.from_dict(d).preprocess.upscale == "bicubic"

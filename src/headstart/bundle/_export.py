@@ -295,7 +295,9 @@ def _preprocessing_note(predictor: Predictor) -> str:
         size = pre["input_size"]
         return (
             f"RGB; resize the short side to floor({size} / {pre['crop_pct']}) "
-            f"({pre['interpolation']}, antialiased), centre-crop {size}x{size}, scale to "
+            f"({pre['interpolation']}, antialiased; {pre.get('upscale', pre['interpolation'])} "
+            "when that enlarges the image), "
+            f"centre-crop {size}x{size}, scale to "
             f"[0, 1], subtract mean {pre['mean']} and divide by std {pre['std']} per "
             "channel; NCHW float32"
         )

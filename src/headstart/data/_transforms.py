@@ -47,33 +47,68 @@ _INTERPOLATION = {
 }
 
 
+class BySize:
+    """Apply ``up`` to an image smaller than ``size`` on its short side (it will be
+    enlarged), else ``down``: two copies of one resampling step, with the two
+    interpolations of the preprocessing."""
+
+    def __init__(self, size: int, down: object, up: object) -> None:
+        self.size, self.down, self.up = size, down, up
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        return (self.up if min(img.size) < self.size else self.down)(img)  # type: ignore[operator]
+
+    def __repr__(self) -> str:
+        return f"BySize({self.size}, down={self.down!r}, up={self.up!r})"
+
+
 def image_transform(pre: ImagePreprocess, augment: Augment | None = None) -> T.Compose:
     """PIL RGB image -> normalised float tensor ``(3, S, S)`` with ``S = pre.input_size``.
 
-    Without ``augment`` (evaluation): resize the short side to ``S / crop_pct`` and
+    Resampling uses ``pre.interpolation``, or ``pre.upscale`` for an image whose short side
+    is below the target (it is enlarged). Without ``augment`` (evaluation): resize the
+    short side to ``S / crop_pct`` and
     centre-crop ``S``. With it: the enabled random transforms, then the same tensor steps.
     """
     size = pre.input_size
-    interp = _INTERPOLATION.get(pre.interpolation, T.InterpolationMode.BILINEAR)
+    down = _INTERPOLATION.get(pre.interpolation, T.InterpolationMode.BILINEAR)
+    up = _INTERPOLATION.get(getattr(pre, "upscale", pre.interpolation), down)
     steps: list[object] = []
     if augment is not None and augment.enabled:
         if augment.rotate > 0:
-            steps.append(T.RandomRotation(augment.rotate, interpolation=interp))
+            steps.append(T.RandomRotation(augment.rotate, interpolation=down))
         if augment.crop:
             steps.append(
-                T.RandomResizedCrop(
-                    size, scale=augment.crop_scale, interpolation=interp, antialias=True
+                BySize(
+                    size,
+                    *(
+                        T.RandomResizedCrop(
+                            size, scale=augment.crop_scale, interpolation=i, antialias=True
+                        )
+                        for i in (down, up)
+                    ),
                 )
             )
         else:
-            steps += [T.Resize(size, interpolation=interp, antialias=True), T.CenterCrop(size)]
+            steps += [_resize(size, down, up), T.CenterCrop(size)]
         if augment.flip:
             steps.append(T.RandomHorizontalFlip())
     else:
         resize = math.floor(size / pre.crop_pct)
-        steps += [T.Resize(resize, interpolation=interp, antialias=True), T.CenterCrop(size)]
+        steps += [_resize(resize, down, up), T.CenterCrop(size)]
     steps += [T.ToTensor(), T.Normalize(pre.mean, pre.std)]
     return T.Compose(steps)
+
+
+def _resize(size: int, down: T.InterpolationMode, up: T.InterpolationMode) -> object:
+    """Resize the short side to ``size`` with ``down``, or ``up`` for an enlarged image."""
+    if down == up:
+        return T.Resize(size, interpolation=down, antialias=True)
+    return BySize(
+        size,
+        T.Resize(size, interpolation=down, antialias=True),
+        T.Resize(size, interpolation=up, antialias=True),
+    )
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
