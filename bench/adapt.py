@@ -26,7 +26,7 @@ own environment, ``--anchor-python``; skipped when absent), on seed 0 only by de
 (``--anchor-seeds``): ADAPT's CORAL alone takes about 200 s per run on Lite0's 1,280
 dimensions here.
 
-    nice .venv/bin/python bench/adapt.py                       # about 15 minutes, 2 cores
+    nice .venv/bin/python bench/adapt.py                       # about 30 minutes, 2 busy cores
     nice .venv/bin/python bench/adapt.py --only 'digits*' --seeds 1
 """
 
