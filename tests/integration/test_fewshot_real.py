@@ -42,7 +42,14 @@ def test_label_prior_and_setfit_on_eight_snippets_per_class(rt_csv: Path, report
     for name, r in (("prototype", proto), ("zeroshot_prior", prior), ("setfit", setfit)):
         report_metric(f"rt 8-shot {name}", r.test_accuracy)
     assert setfit.test_accuracy > 0.58 and prior.test_accuracy > 0.5
-    assert setfit.history[0]["stage"] == "contrastive" and setfit.history[0]["pairs"] == 128
+    # pairs come from every labelled non-test example (train + validation): every distinct
+    # pair, the fewer kind (same-class or other-class) drawn again to match the other
+    used = np.isin(setfit.data.split, ["train", "val"])
+    counts = np.bincount(setfit.data.labels[used])
+    same = int(sum(c * (c - 1) // 2 for c in counts))
+    other = int(counts.sum() * (counts.sum() - 1) // 2) - same
+    assert setfit.history[0]["stage"] == "contrastive"
+    assert setfit.history[0]["pairs"] == 2 * max(same, other)
 
 
 def test_prototype_and_add_class_on_fashion(fashion_folder: Path, tmp_path: Path, report_metric):

@@ -122,7 +122,13 @@ def test_glove_finetune_trains_the_embedding_bag(
     assert [r["epoch"] for r in stage2] == [0, 1]  # epoch 0: the model entering the stage
     kept = [r["epoch"] for r in stage2 if r["best"]]
     trainable = result.metrics["parameters"]["trainable_per_stage"]
-    assert trainable == {"head": 50 * 2 + 2, "finetune": 400_000 * 50 + 50 * 2 + 2}
+    assert {k: trainable[k] for k in ("head", "finetune")} == {
+        "head": 50 * 2 + 2,
+        "finetune": 400_000 * 50 + 50 * 2 + 2,
+    }
+    # a stage that did not help is undone, and the extract model is kept (and said)
+    assert ("extract" in trainable) == (kept != [1])
+    assert any("extract model was kept" in n for n in result.metrics["notes"]) == (kept != [1])
     backbone = result.predictor.model.backbone
     assert isinstance(backbone, WordVectorBackbone)
     pretrained = headstart.create_backbone(GLOVE)
