@@ -21,20 +21,12 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from _recipe_tasks import write_csv
 
 from headstart.datasets import fashion_mnist_folder, rotten_tomatoes_rows, rotten_tomatoes_source
 
 RT_NAMES = {"fresh": "positive", "rotten": "negative"}
 PARTY = {"Republican": "republican", "Democratic": "democrat", "Moderator": "moderator"}
-
-
-def _write_table(dest: Path, rows: list[tuple[str, str, str]]) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with dest.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label", "split"])
-        w.writerows(rows)
-    return dest
 
 
 def _balanced(
@@ -52,7 +44,7 @@ def _balanced(
 
 def rotten_tomatoes(dest: Path, pool: int = 100, test: int = 250, seed: int = 0) -> Path:
     rows = [(t, RT_NAMES[lab]) for t, lab in rotten_tomatoes_rows()]
-    return _write_table(dest, _balanced(rows, pool, test, seed))
+    return write_csv(dest, _balanced(rows, pool, test, seed))
 
 
 def debates(dest: Path, pool: int = 100, test: int = 80, seed: int = 0) -> Path:
@@ -64,7 +56,7 @@ def debates(dest: Path, pool: int = 100, test: int = 80, seed: int = 0) -> Path:
         text = " ".join(rec["statement"].split())
         if rec["party"] in PARTY and len(text.split()) >= 8:
             rows.append((text, PARTY[rec["party"]]))
-    return _write_table(dest, _balanced(rows, pool, test, seed))
+    return write_csv(dest, _balanced(rows, pool, test, seed))
 
 
 def fashion(dest: Path, pool: int = 40, test: int = 100, seed: int = 0) -> Path:

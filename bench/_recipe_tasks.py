@@ -31,7 +31,7 @@ DESCRIPTIONS = {
 }
 
 
-def _write_csv(dest: Path, rows: list[tuple[str, str, str]]) -> Path:
+def write_csv(dest: Path, rows: list[tuple[str, str, str]]) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     with dest.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
@@ -61,7 +61,7 @@ def _rotten_tomatoes(dest: Path, pool: int, test: int, seed: int) -> Path:
         mine = [r for r in picked if r[1] == label]
         out += [(t, lab, "train") for t, lab in mine[:pool]]
         out += [(t, lab, "test") for t, lab in mine[pool : pool + test]]
-    return _write_csv(dest / "data.csv", out)
+    return write_csv(dest / "data.csv", out)
 
 
 def _convention(dest: Path, pool: int, test: int, seed: int) -> Path:
@@ -79,7 +79,7 @@ def _convention(dest: Path, pool: int, test: int, seed: int) -> Path:
     test_rows = [(t, p) for t, p, s in rows if s in test_speakers]
     out = [(t, p, "train") for t, p in _balanced(train_rows, pool, rng)]
     out += [(t, p, "test") for t, p in _balanced(test_rows, test, rng)]
-    return _write_csv(dest / "data.csv", out)
+    return write_csv(dest / "data.csv", out)
 
 
 def build_task(name: str, dest: Path, pool: int, test: int, seed: int = 0) -> Path:

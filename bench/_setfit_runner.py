@@ -27,8 +27,16 @@ def main() -> None:
     t0 = time.perf_counter()
     model = SetFitModel.from_pretrained(job["body"], local_files_only=True)
     train = Dataset.from_dict({"text": job["train_texts"], "label": job["train_labels"]})
+    import tempfile
+
+    scratch = tempfile.TemporaryDirectory(prefix="setfit-")  # its Trainer saves checkpoints
     args = TrainingArguments(
-        batch_size=16, num_epochs=1, seed=job["seed"], report_to="none", show_progress_bar=False
+        output_dir=scratch.name,
+        batch_size=16,
+        num_epochs=1,
+        seed=job["seed"],
+        report_to="none",
+        show_progress_bar=False,
     )
     trainer = Trainer(model=model, args=args, train_dataset=train)
     t1 = time.perf_counter()

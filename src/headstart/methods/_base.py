@@ -201,6 +201,18 @@ class EndToEnd:
     range_test: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
+    def result(self, model: nn.Module, selection: Selection | None = None) -> MethodResult:
+        """The :class:`MethodResult` of this run for ``model``."""
+        return MethodResult(
+            model,
+            self.history,
+            {},
+            self.schedule,
+            self.trainable,
+            selection=selection,
+            notes=self.notes,
+        )
+
 
 def train_end_to_end(
     ctx: FitContext,

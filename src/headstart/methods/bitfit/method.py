@@ -49,12 +49,4 @@ class Bitfit(Method):
         selection = None
         if c.keep_extract:
             run, selection = keep_extract_unless_gained(ctx, model, run, "BitFit")
-        return MethodResult(
-            model,
-            run.history,
-            {},
-            run.schedule,
-            run.trainable,
-            selection=selection,
-            notes=run.notes,
-        )
+        return run.result(model, selection)

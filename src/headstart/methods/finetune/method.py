@@ -47,12 +47,4 @@ class Finetune(Method):
         selection = None
         if c.keep_extract:
             run, selection = keep_extract_unless_gained(ctx, model, run, "fine-tuning")
-        return MethodResult(
-            model,
-            run.history,
-            {},
-            run.schedule,
-            run.trainable,
-            selection=selection,
-            notes=run.notes,
-        )
+        return run.result(model, selection)
