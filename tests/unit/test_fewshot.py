@@ -258,6 +258,12 @@ def test_export_of_a_prototype_bundle_matches_pytorch(proto_bundle):
 def test_label_names_and_templates_are_checked():
     assert parse_labels(" a, b ,c") == {"a": "a", "b": "b", "c": "c"}
     assert parse_labels({"pos": "good", "neg": "bad"}) == {"pos": "good", "neg": "bad"}
+    assert parse_labels("pos=a good movie, neg = a bad movie") == {
+        "pos": "a good movie",
+        "neg": "a bad movie",
+    }
+    with pytest.raises(LabelError, match="description of 'neg' is empty"):
+        parse_labels("pos=good,neg=")
     with pytest.raises(LabelError, match="label 2 is empty"):
         parse_labels("a,,b")
     with pytest.raises(LabelError, match="given twice"):

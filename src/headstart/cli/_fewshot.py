@@ -66,10 +66,17 @@ def remove_class(
 def zeroshot(
     data: Annotated[Path, typer.Argument(help="Texts (CSV/JSONL) or an image folder.")],
     labels: Annotated[
-        str, typer.Option(help='Comma-separated label names, e.g. "sports,politics".')
+        str,
+        typer.Option(
+            help='Comma-separated label names, e.g. "sports,politics", or name=description '
+            'pairs, e.g. "pos=a good movie,neg=a bad movie" (the description is embedded).'
+        ),
     ],
     template: Annotated[
-        str, typer.Option(help="The text embedded for a label; {} stands for its name.")
+        str,
+        typer.Option(
+            help="The text embedded for a label; {} stands for its description (its name)."
+        ),
     ] = DEFAULT_TEMPLATE,
     out_dir: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write predictions (and a bundle) here.")

@@ -14,11 +14,14 @@ class LabelError(UserError, ValueError):
 
 
 def parse_labels(labels: str | Sequence[str] | Mapping[str, str]) -> dict[str, str]:
-    """``{name: description}`` from ``"a,b,c"``, a list of names, or a mapping of names to
-    descriptions (the text that is embedded; a name alone describes itself). Empty names,
-    duplicates (ignoring case and surrounding spaces) and fewer than two are refused."""
+    """``{name: description}`` from ``"a,b,c"`` (or ``"a=description,b=..."``), a list of
+    names, or a mapping of names to descriptions (the text that is embedded; a name alone
+    describes itself). Empty names, duplicates (ignoring case and surrounding spaces) and
+    fewer than two are refused."""
     if isinstance(labels, str):
-        pairs = [(n, n) for n in labels.split(",")]
+        pairs = [
+            (n.partition("=")[0], n.partition("=")[2] if "=" in n else n) for n in labels.split(",")
+        ]
     elif isinstance(labels, Mapping):
         pairs = [(str(k), str(v)) for k, v in labels.items()]
     else:
