@@ -155,7 +155,7 @@ def fit(
         say(f"[yellow]skipped[/] {s.where}: {s.reason}")
     if data.duplicates:
         say(f"[yellow]{len(data.duplicates)} duplicate(s) left out[/] (listed in metrics.json)")
-    store = store if store is not None else FeatureStore(opts.cache_dir)
+    store = store if store is not None else FeatureStore(opts.cache_dir, engine=opts.engine)
     if info.kind != "baseline":
         store.check_writable()
     passes_before = store.forward_passes
@@ -206,6 +206,11 @@ def fit(
         "splits": splits,
         "seconds": timings,
         "forward_passes": store.forward_passes - passes_before,
+        "extraction": (
+            store.engine_report.to_dict()
+            if store.engine_report is not None and store.forward_passes > passes_before
+            else None
+        ),
         "parameters": {
             "total": sum(p.numel() for p in model.parameters())
             if model is not None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from headstart._fields import fraction, non_negative, option, positive
+from headstart.cache._engine import ENGINES
 from headstart.data._transforms import Augment
 
 
@@ -65,10 +66,18 @@ class RunOptions:
         "Continue an interrupted run from its last epoch checkpoint next to --out.", default=False
     )
     cache_dir: str | None = option("Feature cache folder (default: ~/.cache/headstart).", cli=False)
+    engine: str = option(
+        "What runs the frozen backbone when features are extracted: auto (a measured probe "
+        "picks the fastest of torch, onnx and bf16 that passes the parity check), torch, "
+        "onnx (ONNX Runtime) or bf16 (native bf16 CPUs only).",
+        default="auto",
+        check=lambda v: v in ENGINES,
+        must="one of: " + ", ".join(ENGINES),
+    )
 
 
 # Options that change where things go, never a result.
-NO_EFFECT = ("cache_dir", "resume")
+NO_EFFECT = ("cache_dir", "resume", "engine")  # engine: features equal to a tolerance
 
 
 def method_fields(config_classes: list[type]) -> dict[str, dataclasses.Field]:

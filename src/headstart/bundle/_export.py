@@ -104,11 +104,17 @@ def _synthetic_items(predictor: Predictor, n: int) -> list[Any]:
     ]
 
 
-def _example(predictor: Predictor, items: Sequence[Any]) -> tuple[dict[str, torch.Tensor], Any]:
+def example_inputs(
+    backbone: Any, modality: str, items: Sequence[Any]
+) -> tuple[dict[str, torch.Tensor], Any]:
     """One collated batch of 4 items (not 1: the exporter would fix the batch size), and
     which of its dimensions are free: the batch of an image; every one of a text batch."""
-    backbone, modality = predictor.model.backbone, predictor.modality
     _, inputs = next(iter_batches(backbone, list(items[:4]), modality, 4))
+    return graph_inputs(inputs)
+
+
+def graph_inputs(inputs: Any) -> tuple[dict[str, torch.Tensor], Any]:
+    """A collated batch as the exporter's named inputs, and their free dimensions."""
     if isinstance(inputs, torch.Tensor):
         return {"pixel_values": inputs}, {
             "inputs": {"pixel_values": {0: torch.export.Dim("batch")}}
@@ -125,9 +131,16 @@ def _symbolic_shape(name: str, value: torch.Tensor) -> list[Any]:
     return ["batch", *["tokens"] * (value.dim() - 1)]
 
 
-def export_graph(predictor: Predictor, items: Sequence[Any]) -> tuple[bytes, list[dict]]:
-    """The model as a serialised ONNX graph, and the description of its inputs."""
-    example, dynamic = _example(predictor, items)
+def module_graph(
+    module: nn.Module,
+    example: dict[str, torch.Tensor],
+    dynamic: Any,
+    output: str,
+    what: str,
+) -> bytes:
+    """``module`` (taking what a backbone's ``collate`` makes) as a serialised ONNX graph
+    with inputs named as in ``example`` and one output ``output``; :class:`ExportError`
+    naming ``what`` when the exporter fails."""
     captured = io.StringIO()  # the exporter narrates on stdout and warns a lot
     try:
         with (
@@ -137,22 +150,29 @@ def export_graph(predictor: Predictor, items: Sequence[Any]) -> tuple[bytes, lis
         ):
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
-                _Graph(predictor.model, single=list(example) == ["pixel_values"]).eval(),
+                _Graph(module, single=list(example) == ["pixel_values"]).eval(),
                 (),
                 kwargs={"inputs": example},
                 dynamo=True,
                 input_names=list(example),
-                output_names=["logits"],
+                output_names=[output],
                 dynamic_shapes=dynamic,
                 verbose=False,
             )
-            data = program.model_proto.SerializeToString()
+            return program.model_proto.SerializeToString()
     except Exception as exc:
         lines = str(exc).strip().splitlines()
         raise ExportError(
-            f"{predictor.config['backbone']['name']} could not be exported to ONNX: "
-            f"{lines[0] if lines else type(exc).__name__}"
+            f"{what} could not be exported to ONNX: {lines[0] if lines else type(exc).__name__}"
         ) from exc
+
+
+def export_graph(predictor: Predictor, items: Sequence[Any]) -> tuple[bytes, list[dict]]:
+    """The model as a serialised ONNX graph, and the description of its inputs."""
+    example, dynamic = example_inputs(predictor.model.backbone, predictor.modality, items)
+    data = module_graph(
+        predictor.model, example, dynamic, "logits", predictor.config["backbone"]["name"]
+    )
     inputs = [
         {"name": k, "dtype": str(v.dtype).removeprefix("torch."), "shape": _symbolic_shape(k, v)}
         for k, v in example.items()

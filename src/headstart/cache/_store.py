@@ -12,6 +12,13 @@ killed midway leaves whole shards only. The name carries the SHA-256 of the file
 verified on every read: a corrupt shard is reported (a :class:`CacheWarning`), deleted and
 its features recomputed; a shard of another version (no checksum in its name) or of
 another width is deleted and recomputed too. A damaged cache never fails a run.
+
+Extraction streams: each shard is written as soon as ``shard_size`` new features are
+computed, so memory holds one batch of inputs, one shard of new features and the result
+(one row per input asked for), whatever the dataset's size, and a run killed midway keeps
+its finished shards. The engine that runs the backbone (:mod:`headstart.cache._engine`)
+is no part of the key: every engine's features pass a parity check against the fp32
+reference's first.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import os
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +39,7 @@ import torch
 
 from headstart._io import atomic_write_bytes
 from headstart._progress import track
+from headstart.cache._engine import EngineReport, check_engine, graph_path, run_engines
 from headstart.data._loader import iter_batches
 from headstart.zoo._backbone import Backbone
 
@@ -78,13 +86,22 @@ def fingerprint(backbone: Backbone) -> tuple[str, dict]:
 
 
 class FeatureStore:
-    """Feature cache on disk. ``forward_passes`` counts inputs run through a backbone."""
+    """Feature cache on disk. ``forward_passes`` counts inputs run through a backbone;
+    ``engine``: the extraction engine (``auto``, ``torch``, ``onnx``, ``bf16``);
+    ``engine_report``: what the last extraction ran on (``None`` before any)."""
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, shard_size: int = 1024) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None = None,
+        shard_size: int = 1024,
+        engine: str = "auto",
+    ) -> None:
         self.root = Path(root) if root is not None else default_cache_dir()
         self.shard_size = shard_size
+        self.engine = check_engine(engine)
         self.forward_passes = 0
         self.extract_seconds = 0.0
+        self.engine_report: EngineReport | None = None
 
     def check_writable(self) -> None:
         """Fail now, in one line, if features could not be stored (before any work)."""
@@ -179,29 +196,74 @@ class FeatureStore:
         fp, desc = fingerprint(backbone)
         entry = self.root / fp[:2] / fp
         cached = self.load(backbone, entry)
+        out = np.zeros((len(keys), backbone.feature_dim), dtype=np.float32)
         missing: dict[str, int] = {}
         for i, k in enumerate(keys):
-            if k not in cached and k not in missing:
+            if k in cached:
+                out[i] = cached[k]
+            elif k not in missing:
                 missing[k] = i
+        del cached
         if missing:
             todo = list(missing.values())
             start = time.perf_counter()
-            new = extract(
-                backbone, [items[i] for i in todo], modality, batch_size, description, self
-            )
+            report = EngineReport(self.engine)
+            pending: list[int] = []  # rows of ``out`` not in a shard yet
+            for idx, feats in iter_features(
+                backbone,
+                [items[i] for i in todo],
+                modality,
+                batch_size,
+                description,
+                self,
+                self.engine,
+                graph_path(entry),
+                report,
+            ):
+                rows = [todo[j] for j in idx]
+                out[rows] = feats
+                pending += rows
+                while len(pending) >= self.shard_size:
+                    head, pending = pending[: self.shard_size], pending[self.shard_size :]
+                    self._write_shard(entry, desc, [keys[r] for r in head], out[head])
+            if pending:
+                self._write_shard(entry, desc, [keys[r] for r in pending], out[pending])
+            self.engine_report = report
             self.extract_seconds += time.perf_counter() - start
-            todo_keys = [keys[i] for i in todo]
-            for lo in range(0, len(todo), self.shard_size):
-                self._write_shard(
-                    entry,
-                    desc,
-                    todo_keys[lo : lo + self.shard_size],
-                    new[lo : lo + self.shard_size],
-                )
-            cached.update(zip(todo_keys, new, strict=True))
-        if not keys:
-            return np.zeros((0, backbone.feature_dim), dtype=np.float32)
-        return np.stack([cached[k] for k in keys]).astype(np.float32)
+            first = {k: out[i] for k, i in missing.items()}
+            for i, k in enumerate(keys):  # repeated keys take their first row's features
+                if missing.get(k, i) != i:
+                    out[i] = first[k]
+        return out
+
+
+def iter_features(
+    backbone: Backbone,
+    items: Sequence[str],
+    modality: str,
+    batch_size: int = 64,
+    description: str = "extracting features",
+    counter: FeatureStore | None = None,
+    engine: str = "torch",
+    graph: Path | None = None,
+    report: EngineReport | None = None,
+) -> Iterator[tuple[list[int], np.ndarray]]:
+    """``(indices, features)`` per batch of ``items`` through the frozen backbone (eval
+    mode, no autograd) on ``engine`` (:mod:`headstart.cache._engine`; ``graph``: where an
+    ONNX graph of it is kept); ``report`` records the engine used."""
+    was_training = backbone.training
+    backbone.eval()
+    report = report if report is not None else EngineReport(engine)
+    batches = iter_batches(backbone, items, modality, batch_size=batch_size)
+    steps = (len(items) + batch_size - 1) // batch_size
+    try:
+        runs = run_engines(backbone, iter(batches), engine, len(items), graph, report)
+        for idx, feats in track(runs, steps, description):
+            if counter is not None:
+                counter.forward_passes += len(idx)
+            yield idx, feats
+    finally:
+        backbone.train(was_training)
 
 
 def extract(
@@ -211,19 +273,13 @@ def extract(
     batch_size: int = 64,
     description: str = "extracting features",
     counter: FeatureStore | None = None,
+    engine: str = "torch",
 ) -> np.ndarray:
-    """Run the frozen backbone over ``items`` (eval mode, no autograd); ``(N, D)`` float32."""
-    was_training = backbone.training
-    backbone.eval()
+    """Run the frozen backbone over ``items`` (eval mode, no autograd); ``(N, D)`` float32.
+    Not cached: ``engine`` ``auto`` or ``onnx`` exports the graph anew."""
     out = np.zeros((len(items), backbone.feature_dim), dtype=np.float32)
-    batches = iter_batches(backbone, items, modality, batch_size=batch_size)
-    steps = (len(items) + batch_size - 1) // batch_size
-    try:
-        with torch.inference_mode():
-            for idx, inputs in track(batches, steps, description):
-                out[idx] = backbone(inputs).float().numpy()
-                if counter is not None:
-                    counter.forward_passes += len(idx)
-    finally:
-        backbone.train(was_training)
+    for idx, feats in iter_features(
+        backbone, items, modality, batch_size, description, counter, engine
+    ):
+        out[idx] = feats
     return out

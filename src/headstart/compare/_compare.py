@@ -182,7 +182,7 @@ def compare(
     if not seed_list:
         raise ValueError("seeds must name at least one seed")
     shot_list = parse_shots(shots)
-    store = store if store is not None else FeatureStore(opts.cache_dir)
+    store = store if store is not None else FeatureStore(opts.cache_dir, engine=opts.engine)
     if opts.model == "auto" and any(kind_of(s) != "baseline" for s in names):
         opts, _ = auto_pick(data, opts, store)
     spec = resolve_spec(data, opts)

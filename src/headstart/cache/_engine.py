@@ -1,0 +1,281 @@
+"""Extraction engines: what runs the frozen backbone over a dataset, chosen by measurement.
+
+* ``torch``: eager PyTorch, ``torch.inference_mode``, image batches channels-last (the
+  fp32 reference every other engine is checked against);
+* ``onnx``: ONNX Runtime on an exported graph of the (cut) backbone. The graph is written
+  once into the feature-cache entry (``ROOT/<fp[:2]>/<fp>/backbone.onnx``), so it is keyed
+  exactly as the features are: a backbone with other weights, preprocessing or cut point
+  gets its own graph. The session uses ``torch.get_num_threads()`` intra-op threads;
+* ``bf16``: eager PyTorch under ``torch.autocast("cpu", dtype=torch.bfloat16)``, offered
+  only where the CPU multiplies bf16 natively (``amx_bf16`` or ``avx512_bf16`` in
+  ``/proc/cpuinfo``); elsewhere it is emulated and slow, so it is never assumed.
+
+``auto`` (the default) measures: the first batch runs through ``torch`` (the reference)
+and then through every other candidate, which must pass the **parity check**: for every
+row, the cosine similarity of its features with the fp32 reference's is at least
+:data:`PARITY_COSINE`, i.e. ``min_i <a_i, b_i> / (|a_i| |b_i|) >= 0.999`` (a relative
+error ``|a_i - b_i| / |b_i|`` of at most about 0.045 when the norms agree; ONNX Runtime
+measures about 1e-7 below 1, bf16 about 3e-4). The next :data:`PROBE_ROUNDS` batches go
+to each passing candidate in turn, timed; the fastest (best of its rounds, in items per
+second) extracts the rest. Every probe batch is real work: its features are kept. A
+forced engine (``--engine onnx``) is still checked on the first batch; one that fails,
+cannot be exported or, for ``bf16``, has no native support falls back to ``torch`` with a
+note. Jobs under :data:`PROBE_MIN_ITEMS` items skip the probe and run on ``torch`` unless
+the graph is already cached (an export costs seconds that a small job does not win back).
+
+The feature cache's key does **not** depend on the engine: the parity check bounds how far
+an engine's features may be from the reference's, so they are the same features for every
+use downstream (the heads fit on them reach the same accuracy, measured in
+``bench/throughput.py``), and a cache filled by one engine serves every other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from headstart._io import atomic_write_bytes
+from headstart.zoo._backbone import Backbone
+
+ENGINES = ("auto", "torch", "onnx", "bf16")
+PARITY_COSINE = 0.999
+PROBE_ROUNDS = 2
+PROBE_MIN_ITEMS = 512
+GRAPH_NAME = "backbone.onnx"
+
+Runner = Callable[[Any], np.ndarray]
+
+
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (empty where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags") and ":" in line:
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def cpu_name() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (the platform's name elsewhere)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip()
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def native_bf16(flags: Iterable[str] | None = None) -> bool:
+    """Whether the CPU has native bf16 arithmetic (AMX or AVX-512 BF16)."""
+    flags = cpu_flags() if flags is None else frozenset(flags)
+    return bool({"amx_bf16", "avx512_bf16"} & set(flags))
+
+
+def check_engine(name: str) -> str:
+    if name not in ENGINES:
+        raise ValueError(f"--engine {name}: choose one of: {', '.join(ENGINES)}")
+    return name
+
+
+def parity(features: np.ndarray, reference: np.ndarray) -> float:
+    """The smallest row-wise cosine similarity of ``features`` with ``reference`` (both
+    ``(N, D)``): ``min_i <a_i, b_i> / (|a_i| |b_i|)``; rows that are zero in both count 1."""
+    a = features.astype(np.float64)
+    b = reference.astype(np.float64)
+    num = (a * b).sum(1)
+    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    both_zero = (np.abs(a).sum(1) == 0) & (np.abs(b).sum(1) == 0)
+    cos = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+    cos = np.where(both_zero, 1.0, cos)
+    return float(cos.min()) if len(cos) else 1.0
+
+
+def torch_runner(backbone: Backbone) -> Runner:
+    def run(inputs: Any) -> np.ndarray:
+        with torch.inference_mode():
+            return backbone(inputs).float().numpy()
+
+    return run
+
+
+def bf16_runner(backbone: Backbone) -> Runner:
+    def run(inputs: Any) -> np.ndarray:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            return backbone(inputs).float().numpy()
+
+    return run
+
+
+def onnx_runner(
+    backbone: Backbone, inputs: Any, graph: Path | None, threads: int | None = None
+) -> Runner:
+    """An ONNX Runtime session on the backbone's graph: read from ``graph`` when it exists,
+    else exported (with ``inputs``, a collated batch, as the example) and written there."""
+    from headstart.bundle._export import graph_inputs, module_graph
+    from headstart.bundle._runtime import onnx_session, to_feeds
+
+    data = None
+    if graph is not None and graph.is_file():
+        data = graph.read_bytes()
+    if data is None:
+        example, dynamic = graph_inputs(inputs)
+        data = module_graph(backbone, example, dynamic, "features", backbone.spec.name)
+        if graph is not None:
+            with contextlib.suppress(OSError):  # a read-only cache: export again next time
+                atomic_write_bytes(graph, data)
+    session = onnx_session(data, threads or torch.get_num_threads())
+    names = [i.name for i in session.get_inputs()]
+
+    def run(batch: Any) -> np.ndarray:
+        return np.asarray(session.run(None, to_feeds(batch, names))[0], dtype=np.float32)
+
+    return run
+
+
+@dataclass
+class EngineReport:
+    """What an extraction ran on: the engine asked for and the one used, each candidate's
+    parity (smallest row cosine with the fp32 reference) and probe rate (items/s, best
+    round), and notes (fallbacks and why)."""
+
+    requested: str
+    used: str = "torch"
+    parity: dict[str, float] = field(default_factory=dict)
+    rates: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requested": self.requested,
+            "used": self.used,
+            "parity_cosine": self.parity,
+            "probe_items_per_s": self.rates,
+            "tolerance": {"min_row_cosine": PARITY_COSINE},
+            "notes": self.notes,
+            "cpu": cpu_name(),
+            "native_bf16": native_bf16(),
+            "threads": torch.get_num_threads(),
+        }
+
+
+def candidates(requested: str, n_items: int, graph: Path | None) -> tuple[list[str], list[str]]:
+    """The engines to try besides ``torch`` for ``requested`` on ``n_items``, and notes."""
+    check_engine(requested)
+    notes: list[str] = []
+    if requested == "torch":
+        return [], notes
+    if requested == "auto":
+        small = n_items < PROBE_MIN_ITEMS and not (graph is not None and graph.is_file())
+        if small:
+            return [], notes
+        return ["onnx", *(["bf16"] if native_bf16() else [])], notes
+    if requested == "bf16" and not native_bf16():
+        notes.append("bf16: this CPU has no native bf16 (amx_bf16 / avx512_bf16); ran torch")
+        return [], notes
+    return [requested], notes
+
+
+def run_engines(
+    backbone: Backbone,
+    batches: Iterator[tuple[list[int], Any]],
+    requested: str,
+    n_items: int,
+    graph: Path | None,
+    report: EngineReport,
+) -> Iterator[tuple[list[int], np.ndarray]]:
+    """``(indices, features)`` for every batch of ``batches``, run on the engine that
+    ``requested`` resolves to (module docstring); ``report`` is filled in as it goes."""
+    reference = torch_runner(backbone)
+    tries, notes = candidates(requested, n_items, graph)
+    report.notes += notes
+    first = next(batches, None)
+    if first is None:
+        return
+    idx, inputs = first
+    t = time.perf_counter()
+    ref = reference(inputs)
+    report.rates["torch"] = len(idx) / max(time.perf_counter() - t, 1e-9)
+    yield idx, ref
+    runners: dict[str, Runner] = {"torch": reference}
+    for name in tries:
+        try:
+            run = onnx_runner(backbone, inputs, graph) if name == "onnx" else bf16_runner(backbone)
+            got = run(inputs)
+        except Exception as exc:  # an export or runtime failure: that engine is out
+            report.notes.append(f"{name}: failed ({str(exc).splitlines()[0][:200]}); not used")
+            continue
+        report.parity[name] = cos = parity(got, ref)
+        if cos >= PARITY_COSINE:
+            runners[name] = run
+        else:
+            report.notes.append(
+                f"{name}: parity check failed (row cosine {cos:.6f} < {PARITY_COSINE}); not used"
+            )
+    if requested != "auto" or len(runners) == 1:
+        report.used = requested if requested in runners else "torch"
+        if requested not in ("auto", "torch") and report.used == "torch" and not report.notes:
+            report.notes.append(f"{requested}: not usable here; ran torch")
+        chosen = runners[report.used]
+    else:
+        chosen = None
+        best: dict[str, float] = {}
+        for _ in range(PROBE_ROUNDS):
+            for name in runners:
+                nxt = next(batches, None)
+                if nxt is None:
+                    break
+                t = time.perf_counter()
+                out = runners[name](nxt[1])
+                rate = len(nxt[0]) / max(time.perf_counter() - t, 1e-9)
+                best[name] = max(best.get(name, 0.0), rate)
+                yield nxt[0], out
+        report.rates.update(best)
+        measured = best or report.rates
+        report.used = max(measured, key=measured.__getitem__)
+        chosen = runners[report.used]
+    for idx, inputs in batches:
+        yield idx, chosen(inputs)
+
+
+def graph_path(entry: Path | None) -> Path | None:
+    return None if entry is None else entry / GRAPH_NAME
+
+
+def machine() -> dict[str, Any]:
+    """The CPU this runs on, for benchmark records: name, cores, torch's capability and
+    the flags that matter for these engines."""
+    keep = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8", "amx_tile")
+    return {
+        "cpu": cpu_name(),
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "torch_threads": torch.get_num_threads(),
+        "torch_capability": torch.backends.cpu.get_cpu_capability(),
+        "flags": sorted(f for f in cpu_flags() if f in keep),
+        "native_bf16": native_bf16(),
+    }
+
+
+__all__ = [
+    "ENGINES",
+    "PARITY_COSINE",
+    "EngineReport",
+    "cpu_flags",
+    "machine",
+    "native_bf16",
+    "parity",
+    "run_engines",
+]

@@ -1,0 +1,154 @@
+"""Extraction engines: parity with the fp32 reference, the measured probe, forcing one, and
+one cache for all of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import headstart
+from headstart._options import FitOptions
+from headstart.cache import FeatureStore, fingerprint
+from headstart.cache import _engine as engine_module
+from headstart.cache._engine import PARITY_COSINE, native_bf16, parity
+
+
+@pytest.fixture
+def cnn() -> headstart.zoo.Backbone:
+    return headstart.create_backbone("test_cnn.tiny")
+
+
+def _reference(tiny_images: Path, cnn, tmp_path: Path) -> tuple[headstart.LabeledData, np.ndarray]:
+    data = headstart.read_data(tiny_images)
+    ref = FeatureStore(tmp_path / "ref", engine="torch")
+    return data, ref.features(cnn, data.items, data.keys, "image", batch_size=8)
+
+
+def test_onnx_features_match_torch_and_the_graph_is_cached(tiny_images, cnn, tmp_path) -> None:
+    data, ref = _reference(tiny_images, cnn, tmp_path)
+    store = FeatureStore(tmp_path / "onnx", engine="onnx")
+    got = store.features(cnn, data.items, data.keys, "image", batch_size=8)
+    report = store.engine_report
+    assert report is not None and report.used == "onnx", report
+    assert report.parity["onnx"] > 0.99999
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+    graph = store.entry_dir(cnn) / engine_module.GRAPH_NAME
+    assert graph.is_file()
+    # a new entry (other items) on the same backbone reads the graph instead of exporting
+    exported = graph.stat().st_mtime_ns
+    shapes = tiny_images.parent / "more"
+    shapes.mkdir()
+    for i, p in enumerate(data.items[:9]):
+        img = headstart.data.load_image(p).rotate(90)
+        img.save(shapes / f"{i}.png")
+    more = [str(p) for p in sorted(shapes.glob("*.png"))]
+    store.features(cnn, more, [f"r{i}" for i in range(9)], "image", batch_size=4)
+    assert store.engine_report.used == "onnx" and graph.stat().st_mtime_ns == exported
+
+
+@pytest.mark.skipif(not native_bf16(), reason="this CPU has no native bf16 (amx/avx512_bf16)")
+def test_bf16_features_pass_parity(tiny_images, cnn, tmp_path) -> None:
+    data, ref = _reference(tiny_images, cnn, tmp_path)
+    store = FeatureStore(tmp_path / "bf16", engine="bf16")
+    got = store.features(cnn, data.items, data.keys, "image", batch_size=8)
+    assert store.engine_report.used == "bf16"
+    assert parity(got, ref) >= PARITY_COSINE
+    assert not np.array_equal(got, ref)  # it really ran in bf16
+
+
+def test_bf16_without_native_support_falls_back_with_a_note(
+    tiny_images, cnn, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(engine_module, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    data, ref = _reference(tiny_images, cnn, tmp_path)
+    store = FeatureStore(tmp_path / "c", engine="bf16")
+    got = store.features(cnn, data.items, data.keys, "image", batch_size=8)
+    assert store.engine_report.used == "torch"
+    assert any("no native bf16" in n for n in store.engine_report.notes)
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_an_engine_that_fails_parity_is_not_used(tiny_images, cnn, tmp_path, monkeypatch) -> None:
+    def wrong(backbone, inputs, graph, threads=None):
+        return lambda batch: np.ones((len(batch), backbone.feature_dim), np.float32)
+
+    monkeypatch.setattr(engine_module, "onnx_runner", wrong)
+    data, ref = _reference(tiny_images, cnn, tmp_path)
+    store = FeatureStore(tmp_path / "c", engine="onnx")
+    got = store.features(cnn, data.items, data.keys, "image", batch_size=8)
+    assert store.engine_report.used == "torch"
+    assert any("parity check failed" in n for n in store.engine_report.notes)
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_the_probe_picks_the_fastest_engine_that_passes(
+    tiny_images, cnn, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(engine_module, "PROBE_MIN_ITEMS", 0)
+    data, ref = _reference(tiny_images, cnn, tmp_path)
+    store = FeatureStore(tmp_path / "auto", engine="auto")
+    got = store.features(cnn, data.items, data.keys, "image", batch_size=4)
+    report = store.engine_report
+    expected = {"torch", "onnx"} | ({"bf16"} if native_bf16() else set())
+    assert set(report.rates) == expected and set(report.parity) == expected - {"torch"}
+    assert report.used == max(report.rates, key=report.rates.get)
+    assert parity(got, ref) >= PARITY_COSINE
+    assert store.forward_passes == len(data.items)  # probe batches are real work, done once
+    # a small job does not pay for an export: auto stays on torch
+    monkeypatch.setattr(engine_module, "PROBE_MIN_ITEMS", 512)
+    small = FeatureStore(tmp_path / "small", engine="auto")
+    small.features(cnn, data.items, data.keys, "image", batch_size=4)
+    assert small.engine_report.used == "torch" and small.engine_report.parity == {}
+
+
+def test_one_cache_serves_every_engine(tiny_images, cnn, tmp_path) -> None:
+    data = headstart.read_data(tiny_images)
+    root = tmp_path / "shared"
+    first = FeatureStore(root, engine="onnx")
+    feats = first.features(cnn, data.items, data.keys, "image", batch_size=8)
+    assert first.forward_passes == len(data.items)
+    for name in ("torch", "bf16", "auto"):
+        again = FeatureStore(root, engine=name)
+        np.testing.assert_array_equal(again.features(cnn, data.items, data.keys, "image"), feats)
+        assert again.forward_passes == 0 and again.engine_report is None
+    described = set(fingerprint(cnn)[1])
+    assert described == {"format", "model", "arch", "weights", "preprocess", "layer"}
+
+
+def test_shards_stream_as_features_are_computed(tiny_images, cnn, tmp_path) -> None:
+    data = headstart.read_data(tiny_images)
+    store = FeatureStore(tmp_path / "s", shard_size=10, engine="torch")
+    feats = store.features(cnn, data.items, data.keys, "image", batch_size=4)
+    shards = sorted(store.entry_dir(cnn).glob("shard-*.npz"))
+    assert len(shards) == 4  # 10 + 10 + 10 + 6
+    assert sorted(len(np.load(s)["keys"]) for s in shards) == [6, 10, 10, 10]
+    # repeated keys get the first occurrence's features
+    keys = [*data.keys[:3], data.keys[0]]
+    again = FeatureStore(tmp_path / "t", engine="torch")
+    out = again.features(cnn, [*data.items[:3], data.items[0]], keys, "image")
+    np.testing.assert_array_equal(out[3], out[0])
+    np.testing.assert_allclose(out[:3], feats[:3], rtol=1e-5, atol=1e-6)
+    assert again.forward_passes == 3
+
+
+def test_engine_option_is_checked_and_fit_records_the_engine(tiny_images, tmp_path) -> None:
+    with pytest.raises(ValueError, match="--engine"):
+        FitOptions(engine="tensorrt")
+    result = headstart.fit(
+        tiny_images,
+        out=tmp_path / "m",
+        model="test_cnn.tiny",
+        engine="onnx",
+        cache_dir=str(tmp_path / "c"),
+    )
+    assert result.metrics["extraction"]["used"] == "onnx"
+    assert result.metrics["extraction"]["tolerance"] == {"min_row_cosine": PARITY_COSINE}
+
+
+def test_cpu_flags_decide_bf16() -> None:
+    assert native_bf16(["avx2", "amx_bf16"]) and native_bf16(["avx512_bf16"])
+    assert not native_bf16(["avx2", "avx512f", "fma"])
+    assert parity(np.ones((2, 3)), np.ones((2, 3))) == pytest.approx(1.0)
+    assert parity(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]])) == pytest.approx(0.0)
