@@ -49,6 +49,12 @@ if [[ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]]; then
     || echo "warning: could not apt-get install dataset-fashion-mnist (the image demo needs it)"
 fi
 
+# espeak-ng synthesises the spoken-word data of the audio demo, tests and benchmark.
+if ! command -v espeak-ng >/dev/null 2>&1; then
+  { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq espeak-ng >/dev/null; } \
+    || echo "warning: could not apt-get install espeak-ng (the spoken-word data is unavailable)"
+fi
+
 # Headless Chromium for the browser test of the HTML report (dev only).
 if [[ $DEV == 1 ]] && ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then
   { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; } \

@@ -10,18 +10,20 @@
   only where the CPU multiplies bf16 natively (``amx_bf16`` or ``avx512_bf16`` in
   ``/proc/cpuinfo``); elsewhere it is emulated and slow, so it is never assumed.
 
-``auto`` (the default) measures: the first batch runs through ``torch`` (the reference)
-and then through every other candidate, which must pass the **parity check**: for every
-row, the cosine similarity of its features with the fp32 reference's is at least
-:data:`PARITY_COSINE`, i.e. ``min_i <a_i, b_i> / (|a_i| |b_i|) >= 0.999`` (a relative
-error ``|a_i - b_i| / |b_i|`` of at most about 0.045 when the norms agree; ONNX Runtime
-measures about 1e-7 below 1, bf16 about 3e-4). The next :data:`PROBE_ROUNDS` batches go
-to each passing candidate in turn, timed; the fastest (best of its rounds, in items per
-second) extracts the rest. Every probe batch is real work: its features are kept. A
-forced engine (``--engine onnx``) is still checked on the first batch; one that fails,
-cannot be exported or, for ``bf16``, has no native support falls back to ``torch`` with a
-note. Jobs under :data:`PROBE_MIN_ITEMS` items skip the probe and run on ``torch`` unless
-the graph is already cached (an export costs seconds that a small job does not win back).
+``auto`` (the default) measures: the first :data:`PARITY_ITEMS` items of the first batch
+run through ``torch`` (the reference) and then through every other candidate, which must
+pass the **parity check**: for every row, the cosine similarity of its features with the
+fp32 reference's is at least :data:`PARITY_COSINE`, i.e.
+``min_i <a_i, b_i> / (|a_i| |b_i|) >= 0.999`` (a relative error ``|a_i - b_i| / |b_i|`` of
+at most about 0.045 when the norms agree; ONNX Runtime measures about 1e-7 below 1, bf16
+about 4e-5 to 3e-4). Each of these runs is done twice and the second timed (the first
+call of an engine is its slowest). Engines within :data:`PROBE_CLOSE` of the fastest rate
+on those few items then each run :data:`PROBE_ROUNDS` full batch in turn, timed, and the
+fastest extracts the rest; every full probe batch is real work (its features are kept).
+A forced engine (``--engine onnx``) is still checked; one that fails, cannot be exported
+or, for ``bf16``, has no native support falls back to ``torch`` with a note. Jobs under
+:data:`PROBE_MIN_ITEMS` items skip the probe and run on ``torch`` unless the graph is
+already cached (an export costs seconds that a small job does not win back).
 
 The feature cache's key does **not** depend on the engine: the parity check bounds how far
 an engine's features may be from the reference's, so they are the same features for every
@@ -48,7 +50,9 @@ from headstart.zoo._backbone import Backbone
 
 ENGINES = ("auto", "torch", "onnx", "bf16")
 PARITY_COSINE = 0.999
-PROBE_ROUNDS = 2
+PROBE_ROUNDS = 1
+PROBE_CLOSE = 0.5
+PARITY_ITEMS = 8
 PROBE_MIN_ITEMS = 512
 GRAPH_NAME = "backbone.onnx"
 
@@ -189,6 +193,24 @@ def candidates(requested: str, n_items: int, graph: Path | None) -> tuple[list[s
     return [requested], notes
 
 
+def _timed(run: Runner, inputs: Any, n: int) -> tuple[np.ndarray, float]:
+    """``run(inputs)`` and its rate in items per second."""
+    t = time.perf_counter()
+    out = run(inputs)
+    return out, n / max(time.perf_counter() - t, 1e-9)
+
+
+def head_rows(inputs: Any, k: int) -> tuple[Any, int]:
+    """The first ``k`` items of a collated batch and their number; the whole batch when
+    its parts cannot be cut by rows (word ids with offsets)."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs[:k], min(k, len(inputs))
+    n = {int(v.shape[0]) for v in inputs.values()} if isinstance(inputs, dict) else set()
+    if len(n) == 1 and "offsets" not in inputs:
+        return {key: v[:k] for key, v in inputs.items()}, min(k, n.pop())
+    return inputs, Backbone.batch_size(inputs)
+
+
 def run_engines(
     backbone: Backbone,
     batches: Iterator[tuple[list[int], Any]],
@@ -199,54 +221,58 @@ def run_engines(
 ) -> Iterator[tuple[list[int], np.ndarray]]:
     """``(indices, features)`` for every batch of ``batches``, run on the engine that
     ``requested`` resolves to (module docstring); ``report`` is filled in as it goes."""
-    reference = torch_runner(backbone)
+    runners: dict[str, Runner] = {"torch": torch_runner(backbone)}
     tries, notes = candidates(requested, n_items, graph)
     report.notes += notes
     first = next(batches, None)
     if first is None:
         return
-    idx, inputs = first
-    t = time.perf_counter()
-    ref = reference(inputs)
-    report.rates["torch"] = len(idx) / max(time.perf_counter() - t, 1e-9)
-    yield idx, ref
-    runners: dict[str, Runner] = {"torch": reference}
-    for name in tries:
-        try:
-            run = onnx_runner(backbone, inputs, graph) if name == "onnx" else bf16_runner(backbone)
-            got = run(inputs)
-        except Exception as exc:  # an export or runtime failure: that engine is out
-            report.notes.append(f"{name}: failed ({str(exc).splitlines()[0][:200]}); not used")
-            continue
-        report.parity[name] = cos = parity(got, ref)
-        if cos >= PARITY_COSINE:
-            runners[name] = run
-        else:
-            report.notes.append(
-                f"{name}: parity check failed (row cosine {cos:.6f} < {PARITY_COSINE}); not used"
-            )
-    if requested != "auto" or len(runners) == 1:
+    if tries:
+        sample, k = head_rows(first[1], PARITY_ITEMS)
+        ref = runners["torch"](sample)  # the first call warms up; the second is timed
+        ref, report.rates["torch"] = _timed(runners["torch"], sample, k)
+        for name in tries:
+            try:
+                run = (
+                    onnx_runner(backbone, first[1], graph)
+                    if name == "onnx"
+                    else bf16_runner(backbone)
+                )
+                run(sample)
+                got, rate = _timed(run, sample, k)
+            except Exception as exc:  # an export or runtime failure: that engine is out
+                report.notes.append(f"{name}: failed ({str(exc).splitlines()[0][:200]}); not used")
+                continue
+            report.parity[name] = cos = parity(got, ref)
+            if cos >= PARITY_COSINE:
+                runners[name], report.rates[name] = run, rate
+            else:
+                report.notes.append(
+                    f"{name}: parity check failed (row cosine {cos:.6f} < {PARITY_COSINE}); "
+                    "not used"
+                )
+    if requested != "auto":
         report.used = requested if requested in runners else "torch"
-        if requested not in ("auto", "torch") and report.used == "torch" and not report.notes:
+        if report.used != requested and not report.notes:
             report.notes.append(f"{requested}: not usable here; ran torch")
-        chosen = runners[report.used]
     else:
-        chosen = None
-        best: dict[str, float] = {}
-        for _ in range(PROBE_ROUNDS):
-            for name in runners:
-                nxt = next(batches, None)
-                if nxt is None:
-                    break
-                t = time.perf_counter()
-                out = runners[name](nxt[1])
-                rate = len(nxt[0]) / max(time.perf_counter() - t, 1e-9)
-                best[name] = max(best.get(name, 0.0), rate)
-                yield nxt[0], out
-        report.rates.update(best)
-        measured = best or report.rates
-        report.used = max(measured, key=measured.__getitem__)
-        chosen = runners[report.used]
+        fastest = max(report.rates.values(), default=0.0)
+        close = [n for n in runners if report.rates.get(n, fastest) >= PROBE_CLOSE * fastest]
+        report.used = max(close, key=lambda n: report.rates.get(n, 0.0))
+        if len(close) > 1:  # too close to call on a few items: a full batch each, in turn
+            pending: list[tuple[list[int], Any]] = [first]
+            for _ in range(PROBE_ROUNDS):
+                for name in close:
+                    nxt = pending.pop() if pending else next(batches, None)
+                    if nxt is None:
+                        break
+                    out, report.rates[name] = _timed(runners[name], nxt[1], len(nxt[0]))
+                    yield nxt[0], out
+            first = None
+            report.used = max(close, key=report.rates.__getitem__)
+    chosen = runners[report.used]
+    if first is not None:
+        yield first[0], chosen(first[1])
     for idx, inputs in batches:
         yield idx, chosen(inputs)
 
