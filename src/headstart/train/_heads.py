@@ -128,7 +128,10 @@ def logistic_c_sweep(
     else by the validation split, else (no validation data) by training accuracy. Ties go
     to the *weakest* regularisation (the largest ``C``): measured best over the recipe
     benchmark's tasks and sizes. With ``refit`` the final model is fit on train +
-    validation at the chosen ``C``.
+    validation at the chosen ``C``, along the same warm-started path (every ``C`` of
+    ``cs`` up to the chosen one) that the folds scored: at weak regularisation lbfgs stops
+    short of the optimum, so a cold fit at a large ``C`` is another model than the one the
+    folds measured (on MNIST at 100 labels per class, 0.910 cold vs 0.927 on the path).
     """
     import scipy.sparse as sp
 
@@ -165,8 +168,9 @@ def logistic_c_sweep(
         row["seconds"] = (time.perf_counter() - start) / len(history)
     refit = refit and (by != "training")
     clf = fitted[chosen["C"]]
-    if refit:
-        clf = next(_c_path(x_all, y_all, [chosen["C"]], seed, max_iter))[1]
+    if refit:  # the same warm-started path the folds scored, stopped at the chosen C
+        path = [c for c in cs if c <= chosen["C"]]
+        clf = list(_c_path(x_all, y_all, path, seed, max_iter))[-1][1]
     n_fit = len(y_all) if refit else len(y_train)
     selection = Selection(by, float(best), {"C": chosen["C"]}, refit, n_fit, len(folds))
     return clf, history, selection
