@@ -1,0 +1,204 @@
+"""Continual steps on arrays: a head, the state of the past, and a step of new classes.
+
+:func:`start_state` records the first step (the classes a bundle was fit on);
+:func:`learn_step` adds one class-incremental step with a registered method and appends a
+row to the accuracy matrix (:mod:`headstart.continual._metrics`); :func:`run_sequence`
+runs a whole sequence from features (what the benchmark calls). Labels here are class
+*names*; the state maps them to indices.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from headstart._errors import UserError
+from headstart.continual._methods import StepTask
+from headstart.continual._metrics import continual_metrics
+from headstart.continual._registry import get_continual_method
+from headstart.continual._state import ContinualState, empty_state, fisher_diagonal, pad_rows
+
+
+class ContinualError(UserError, ValueError):
+    """A continual step cannot run as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class StepData:
+    """One step's cached features and class names: training rows (train + validation of
+    the step's data) and held-out test rows."""
+
+    x: np.ndarray
+    labels: Sequence[str]
+    x_test: np.ndarray
+    labels_test: Sequence[str]
+
+    @property
+    def classes(self) -> list[str]:
+        return sorted(set(self.labels))
+
+
+def _indices(labels: Sequence[str], classes: list[str]) -> np.ndarray:
+    at = {c: i for i, c in enumerate(classes)}
+    return np.array([at[c] for c in labels], dtype=np.int64)
+
+
+def head_accuracy(head: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+    """Accuracy of ``head``'s argmax over every class on features ``x``."""
+    if not len(y):
+        return float("nan")
+    head.eval()
+    with torch.inference_mode():
+        pred = head(torch.from_numpy(np.asarray(x, dtype=np.float32))).argmax(1).numpy()
+    return float((pred == y).mean())
+
+
+def score_row(head: nn.Module, state: ContinualState) -> list[float]:
+    """Test accuracy on each step so far (class-incremental: argmax over every class)."""
+    return [
+        head_accuracy(head, state.eval_x[state.eval_task == j], state.eval_y[state.eval_task == j])
+        for j in range(len(state.tasks))
+    ]
+
+
+def _add_fisher(state: ContinualState, head: nn.Module, x: np.ndarray, y: np.ndarray, seed: int):
+    if not any(True for _ in head.parameters()):
+        return
+    new = fisher_diagonal(head, x, y, seed=seed)
+    for name, f in new.items():
+        old = state.fisher.get(name)
+        state.fisher[name] = f + pad_rows(old, f.shape[0]) if old is not None else f
+
+
+def start_state(
+    head: nn.Module, first: StepData, memory: int = 200, seed: int = 0, classes: Sequence[str] = ()
+) -> ContinualState:
+    """The state after the first step: ``head`` was trained on ``first`` (its output
+    columns are ``classes``, default ``first.classes``). Memory, Fisher information, class
+    sums and the first accuracy-matrix row come from ``first``."""
+    classes = list(classes) or first.classes
+    unknown = sorted((set(first.labels) | set(first.labels_test)) - set(classes))
+    if unknown:
+        raise ContinualError(f"labels {unknown} are not among the model's classes {classes}")
+    if not len(first.labels_test):
+        raise ContinualError("the first step has no test rows to score it on (--test > 0)")
+    state = empty_state(first.x.shape[1], memory, np.asarray(first.x, np.float64).mean(0))
+    state.classes = classes
+    y, yt = _indices(first.labels, classes), _indices(first.labels_test, classes)
+    state.add_step(classes, first.x, y, first.x_test, yt, seed)
+    _add_fisher(state, head, first.x, y, seed)
+    state.matrix.append(score_row(head, state))
+    state.steps.append({"step": 0, "method": "fit", "classes": classes, "examples": len(y)})
+    return state
+
+
+def learn_step(
+    head: nn.Module,
+    state: ContinualState,
+    step: StepData,
+    method: str = "replay",
+    config: Any = None,
+    seed: int = 0,
+) -> nn.Module:
+    """Add ``step``'s classes (class-incremental: none may be known already) with
+    ``method``; ``state`` is updated in place (memory, Fisher, sums, a matrix row, a
+    ``steps`` record). Returns the new head over every class seen."""
+    info = get_continual_method(method)
+    config = config if config is not None else info.config_cls()
+    if not isinstance(config, info.config_cls):
+        raise ContinualError(
+            f"--method {method} takes a {info.config_cls.__name__}, not a {type(config).__name__}"
+        )
+    new = step.classes
+    overlap = [c for c in new if c in state.classes]
+    if overlap:
+        raise ContinualError(
+            f"class-incremental step: {', '.join(map(repr, overlap))} already learned in an "
+            f"earlier step (the model knows {', '.join(state.classes)}); a step must bring "
+            "only new classes"
+        )
+    if len(new) < 2:
+        raise ContinualError(
+            f"class-incremental step: only one new class ({', '.join(map(repr, new))}); a "
+            "step must bring at least two (a lone class gives cross-entropy nothing to tell "
+            "apart): add it together with another new class"
+        )
+    if not len(step.labels_test):
+        raise ContinualError("the new step has no test rows to score it on (--test > 0)")
+    n_old = len(state.classes)
+    state.classes = [*state.classes, *new]
+    y, yt = _indices(step.labels, state.classes), _indices(step.labels_test, state.classes)
+    t = time.perf_counter()
+    task = StepTask(head, n_old, len(state.classes), step.x, y, state, seed)
+    result = info.fn(task, config)
+    seconds = time.perf_counter() - t
+    state.add_step(new, step.x, y, step.x_test, yt, seed + len(state.tasks))
+    _add_fisher(state, result.head, step.x, y, seed)
+    state.matrix.append(score_row(result.head, state))
+    state.steps.append(
+        {
+            "step": len(state.tasks) - 1,
+            "method": method,
+            "config": asdict(config),
+            "classes": new,
+            "examples": len(y),
+            "memory_rows_used": len(task.state.memory_y),
+            "seconds": seconds,
+            "notes": result.notes,
+            "history": result.history,
+        }
+    )
+    return result.head
+
+
+def matrix_array(state: ContinualState) -> np.ndarray:
+    """The accuracy matrix ``(T, T)``, ``nan`` above the diagonal."""
+    t = len(state.matrix)
+    r = np.full((t, t), np.nan)
+    for i, row in enumerate(state.matrix):
+        r[i, : len(row)] = row
+    return r
+
+
+def run_sequence(
+    steps: Sequence[StepData],
+    method: str = "replay",
+    memory: int = 200,
+    config: Any = None,
+    seed: int = 0,
+) -> tuple[nn.Module, ContinualState, dict[str, Any]]:
+    """A whole class-incremental sequence from features: the first step is fit as
+    ``headstart fit`` fits (a logistic head, ``C`` by cross-validation, refit on every
+    training row), each later one added with ``method``. Returns the last head, the state
+    and :func:`~headstart.continual.continual_metrics` of its accuracy matrix."""
+    from headstart.train._heads import fit_logistic_head
+
+    first = steps[0]
+    classes = first.classes
+    y0 = _indices(first.labels, classes)
+    fit = fit_logistic_head(
+        first.x, y0, first.x[:0], y0[:0], len(classes), seed=seed, cv="auto", refit=False
+    )
+    head: nn.Module = fit.head
+    state = start_state(head, first, memory, seed)
+    for s in steps[1:]:
+        head = learn_step(head, state, s, method, config, seed)
+    return head, state, continual_metrics(matrix_array(state))
+
+
+__all__ = [
+    "ContinualError",
+    "StepData",
+    "head_accuracy",
+    "learn_step",
+    "matrix_array",
+    "run_sequence",
+    "score_row",
+    "start_state",
+]

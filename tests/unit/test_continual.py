@@ -1,0 +1,191 @@
+"""Continual learning: the metrics on a hand-worked matrix, a class-incremental sequence
+on real digits, the bad inputs, and the bundle that carries its memory."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from headstart.continual import (
+    ContinualError,
+    ContinualState,
+    StepData,
+    average_accuracy,
+    backward_transfer,
+    continual_metrics,
+    forgetting,
+    grow_head,
+    learn_step,
+    list_continual_methods,
+    matrix_array,
+    run_sequence,
+    start_state,
+    update_memory,
+)
+
+NAN = float("nan")
+
+# R[i, j]: accuracy on task j after step i. Task 0 improves at step 1 (0.90 -> 0.95), then
+# drops to 0.50; task 1 drops from 0.80 to 0.70.
+#   ACC (after step 2)   = (0.50 + 0.70 + 0.90) / 3                       = 0.70
+#   ACC after step 1     = (0.95 + 0.80) / 2                              = 0.875
+#   BWT                  = ((0.50 - 0.90) + (0.70 - 0.80)) / 2            = -0.25
+#   forgetting           = ((max(0.90, 0.95) - 0.50) + (0.80 - 0.70)) / 2 = 0.275
+# Forgetting measures from each task's best (0.95), BWT from when it was learned (0.90):
+# here they differ, which is what the test checks.
+R = [[0.90, NAN, NAN], [0.95, 0.80, NAN], [0.50, 0.70, 0.90]]
+
+
+def test_metrics_on_a_hand_worked_matrix():
+    assert average_accuracy(R) == pytest.approx(0.70)
+    assert average_accuracy(R, step=1) == pytest.approx(0.875)
+    assert average_accuracy(R, step=0) == pytest.approx(0.90)
+    assert backward_transfer(R) == pytest.approx(-0.25)
+    assert forgetting(R) == pytest.approx(0.275)
+    m = continual_metrics(R)
+    assert m["acc_per_step"] == pytest.approx([0.90, 0.875, 0.70])
+    # A later step that helps: task 0 from 0.5 to 0.7, BWT +0.2, forgetting -0.2 (no drop).
+    assert backward_transfer([[0.5, NAN], [0.7, 0.9]]) == pytest.approx(0.2)
+    assert forgetting([[0.5, NAN], [0.7, 0.9]]) == pytest.approx(-0.2)
+    # One step: no old task, so no transfer and no forgetting.
+    assert math.isnan(backward_transfer([[0.8]])) and math.isnan(forgetting([[0.8]]))
+    with pytest.raises(ValueError, match="square"):
+        average_accuracy([[0.5, 0.5]])
+    with pytest.raises(ValueError, match="missing entry"):
+        forgetting([[0.5, NAN], [NAN, 0.9]])
+
+
+def test_memory_is_class_balanced_and_bounded():
+    # Class 0 has 2 rows, classes 1 and 2 ten each; 10 places: 2 + 4 + 4.
+    y = np.array([0] * 2 + [1] * 10 + [2] * 10)
+    x = np.arange(len(y), dtype=np.float32)[:, None]
+    mx, my = update_memory(x[:0], y[:0], x, y, 10, seed=0)
+    assert np.bincount(my).tolist() == [2, 4, 4]
+    assert set(mx[:, 0].astype(int)) <= set(range(len(y)))
+    assert (y[mx[:, 0].astype(int)] == my).all()  # rows stay with their labels
+    # A new step with a fourth class: 10 // 4 = 2 each, the 2 spare places go in turn to
+    # the classes with rows left (1 and 2; class 0 has no more): 2 + 3 + 3 + 2.
+    x2, y2 = x + 100, np.full(len(y), 3)
+    mx, my = update_memory(mx, my, x2, y2, 10, seed=1)
+    assert np.bincount(my).tolist() == [2, 3, 3, 2]
+    assert len(update_memory(mx, my, x2, y2, 0, seed=0)[1]) == 0
+
+
+def test_grow_head_keeps_the_old_outputs():
+    torch.manual_seed(0)
+    head = torch.nn.Sequential(torch.nn.Identity(), torch.nn.Linear(5, 3))
+    grown = grow_head(head, 5)
+    x = torch.randn(7, 5)
+    with torch.no_grad():
+        assert torch.allclose(grown(x)[:, :3], head(x))
+        assert grown[1].weight[3:].abs().sum() == 0
+    assert head[1].out_features == 3  # a new module: the input head is untouched
+
+
+@pytest.fixture(scope="module")
+def split_digits() -> list[StepData]:
+    """scikit-learn's 1,797 real 8x8 digits as five class-incremental steps of two digits
+    (pixels in [0, 1] as the features), 70 / 30 stratified."""
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype(np.float32)
+    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.3, random_state=0, stratify=y)
+    steps = []
+    for k in range(0, 10, 2):
+        a, b = np.isin(ytr, [k, k + 1]), np.isin(yte, [k, k + 1])
+        steps.append(StepData(xtr[a], [str(v) for v in ytr[a]], xte[b], [str(v) for v in yte[b]]))
+    return steps
+
+
+def test_replay_forgets_less_than_naive_on_split_digits(split_digits):
+    results = {m: run_sequence(split_digits, m, memory=100, seed=0) for m in ("naive", "replay")}
+    (_, s_naive, naive), (_, s_replay, replay) = results["naive"], results["replay"]
+    r = matrix_array(s_naive)
+    assert r.shape == (5, 5) and np.isnan(r[0, 1:]).all()
+    assert r[0, 0] > 0.95  # two digits after the first step: nearly perfect
+    # Naive fine-tuning overwrites the old digits: the last step scores ~0 on task 0.
+    assert r[4, 0] < 0.2 and naive["forgetting"] > 0.4
+    assert replay["forgetting"] < naive["forgetting"] - 0.1
+    assert replay["acc"] > naive["acc"] + 0.1
+    assert naive["bwt"] == pytest.approx(backward_transfer(r))
+    # The memory: at most 100 rows, 10 of each of the 10 digits seen.
+    assert len(s_replay.memory_y) == 100
+    assert np.bincount(s_replay.memory_y).tolist() == [10] * 10
+    assert s_replay.classes == [str(d) for d in range(10)]
+    assert [s["method"] for s in s_replay.steps] == ["fit"] + ["replay"] * 4
+
+
+def test_prototype_and_refit_are_nearly_free_and_strong(split_digits):
+    for method in ("prototype", "refit"):
+        _head, state, m = run_sequence(split_digits, method, memory=100, seed=0)
+        assert m["acc"] > 0.8, (method, m)
+        assert m["forgetting"] < 0.2, (method, m)
+    # prototype: exact class means of every training row ever seen, no memory needed
+    x = np.concatenate([s.x for s in split_digits])
+    assert state.proto_counts.sum() == len(x)
+
+
+def test_every_method_is_registered_and_runs_a_step(split_digits):
+    names = [m.name for m in list_continual_methods()]
+    assert names[:5] == ["naive", "replay", "ewc", "lwf", "prototype"]
+    for info in list_continual_methods():
+        fields = info.config_cls.__dataclass_fields__
+        config = info.config_cls(epochs=3) if "epochs" in fields else None
+        _head, state, m = run_sequence(split_digits[:2], info.name, memory=40, config=config)
+        assert matrix_array(state).shape == (2, 2), info.name
+        assert 0.0 <= m["acc"] <= 1.0, info.name
+        assert info.kind == "continual"
+
+
+def _first_state(split_digits, memory=40):
+    from headstart.train._heads import fit_logistic_head
+
+    first = split_digits[0]
+    y = np.array([int(c) for c in first.labels])
+    head = fit_logistic_head(first.x, y, first.x[:0], y[:0], 2).head
+    return head, start_state(head, first, memory)
+
+
+def test_bad_steps_are_refused_with_one_line(split_digits):
+    head, state = _first_state(split_digits)
+    # digits 0 and 1 again, with 2 and 3: a class-incremental step brings only new classes
+    s = split_digits[1]
+    both = StepData(
+        np.concatenate([split_digits[0].x, s.x]),
+        [*split_digits[0].labels, *s.labels],
+        s.x_test,
+        s.labels_test,
+    )
+    with pytest.raises(ContinualError, match="'0', '1' already learned") as exc:
+        learn_step(head, state, both, "replay")
+    assert "\n" not in str(exc.value)
+    two = split_digits[1]
+    keep = [i for i, c in enumerate(two.labels) if c == "2"]
+    keep_t = [i for i, c in enumerate(two.labels_test) if c == "2"]
+    one = StepData(two.x[keep], ["2"] * len(keep), two.x_test[keep_t], ["2"] * len(keep_t))
+    with pytest.raises(ContinualError, match="only one new class"):
+        learn_step(head, state, one, "replay")
+    with pytest.raises(ValueError, match="--method: unknown continual method 'sgd'"):
+        learn_step(head, state, two, "sgd")
+    from headstart.continual._methods import TrainConfig
+
+    with pytest.raises(ContinualError, match="ewc takes a EwcConfig, not a TrainConfig"):
+        learn_step(head, state, two, "ewc", TrainConfig())
+    assert state.classes == ["0", "1"] and len(state.matrix) == 1  # refused: nothing changed
+
+
+def test_state_round_trips_through_safetensors(split_digits, tmp_path: Path):
+    head, state = _first_state(split_digits)
+    learn_step(head, state, split_digits[1], "ewc")
+    state.save(tmp_path)
+    back = ContinualState.load(tmp_path)
+    assert back.classes == state.classes and back.tasks == state.tasks
+    assert back.matrix == state.matrix and back.steps[1]["method"] == "ewc"
+    for name in ("memory_x", "memory_y", "eval_x", "eval_y", "eval_task", "proto_sums"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(state, name))
+    assert back.fisher.keys() == state.fisher.keys() and back.fisher
