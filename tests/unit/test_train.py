@@ -324,3 +324,24 @@ def test_mlp_head_refits_on_train_and_val_for_the_best_epoch_count() -> None:
     # the refit head standardises with train + validation statistics
     both = np.concatenate([x, xv])
     np.testing.assert_allclose(head[0].mean.numpy(), both.mean(0), rtol=1e-5)
+
+
+def test_refit_is_the_warm_path_model_the_folds_scored() -> None:
+    """The refit walks the same warm-started C path as the sweep, up to the chosen C: with
+    an iteration budget that stops lbfgs short, a cold fit at that C is another model."""
+    from sklearn.linear_model import LogisticRegression
+
+    from headstart.train._heads import logistic_c_sweep
+
+    x, y = _blobs(3, n=60)
+    xv, yv = _blobs(3, n=30, seed=1)
+    cs = (0.01, 0.1, 1.0, 10.0)
+    with pytest.warns(Warning):  # lbfgs at 5 iterations does not converge: that is the point
+        clf, _, sel = logistic_c_sweep(x, y, xv, yv, cs, max_iter=5, cv=True, refit=True)
+        xa, ya = np.concatenate([x, xv]), np.concatenate([y, yv])
+        warm = LogisticRegression(max_iter=5, warm_start=True, random_state=0)
+        for c in [c for c in cs if c <= sel.chosen["C"]]:
+            warm.set_params(C=c).fit(xa, ya)
+        cold = LogisticRegression(C=sel.chosen["C"], max_iter=5, random_state=0).fit(xa, ya)
+    assert np.allclose(clf.coef_, warm.coef_)
+    assert not np.allclose(clf.coef_, cold.coef_, atol=1e-3)
