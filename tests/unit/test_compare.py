@@ -113,7 +113,12 @@ def test_baselines_learn_their_tiny_tasks(tiny_images: Path, tiny_texts: Path):
     assert [r["epoch"] for r in cnn.history] == [0, 1, 2, 3]
     assert cnn.metrics["parameters"]["total"] > 100_000
     baselines = {m.name: m.modalities for m in list_methods(kind="baseline")}
-    assert baselines == {"tfidf": ("text",), "pixels": ("image",), "small_cnn": ("image",)}
+    assert baselines == {
+        "tfidf": ("text",),
+        "pixels": ("image",),
+        "small_cnn": ("image",),
+        "mfcc": ("audio",),
+    }
     with pytest.raises(ValueError, match="does not apply to text"):
         fit_baseline("pixels", texts)
 

@@ -19,7 +19,7 @@ from typing import Any
 from headstart._errors import BundleError
 from headstart.zoo._spec import BackboneSpec
 
-MODALITIES = ("image", "text")
+MODALITIES = ("image", "text", "audio")
 
 
 def read_config(cfg_path: Path) -> dict[str, Any]:
@@ -124,7 +124,14 @@ def _spec(d: Any, bad: Any) -> BackboneSpec:
 
 def _check_preprocess(spec: BackboneSpec, bad: Any) -> None:
     pre = spec.preprocess
-    if spec.modality == "image":
+    if spec.modality == "audio":
+        rate = getattr(pre, "sample_rate", None)
+        if not _is_count(rate):
+            raise bad("backbone.preprocess.sample_rate", f"expected a positive integer: {rate!r}")
+        secs = getattr(pre, "clip_seconds", None)
+        if not (isinstance(secs, int | float) and math.isfinite(secs) and secs > 0):
+            raise bad("backbone.preprocess.clip_seconds", f"expected seconds > 0: {secs!r}")
+    elif spec.modality == "image":
         size = getattr(pre, "input_size", None)
         if not _is_count(size):
             raise bad("backbone.preprocess.input_size", f"expected a positive integer: {size!r}")

@@ -410,7 +410,9 @@ def _expand_inputs(inputs: list[str], modality: str, text_column: str) -> list[s
 @app.command()
 def predict(
     bundle: Annotated[Path, typer.Argument(help="A folder written by `headstart fit`.")],
-    inputs: Annotated[list[str], typer.Argument(help="Image paths/folders, or texts / a CSV.")],
+    inputs: Annotated[
+        list[str], typer.Argument(help="Image or audio paths/folders, or texts / a CSV.")
+    ],
     as_json: Annotated[bool, typer.Option("--json")] = False,
     text_column: Annotated[str, typer.Option()] = "text",
     runtime: Annotated[
@@ -419,13 +421,13 @@ def predict(
 ) -> None:
     """Print the predicted label and its probability for each input (offline)."""
     from headstart.bundle._runtime import load_predictor
-    from headstart.data import readable_images
+    from headstart.data import readable_files
 
     predictor = load_predictor(bundle, runtime)
     items = _expand_inputs(inputs, predictor.modality, text_column)
     skipped = []
     if get_modality(predictor.modality).files:  # as fit does: skip unreadable files, list them
-        items, skipped = readable_images(items)
+        items, skipped = readable_files(items, predictor.modality)
     _list_skipped(skipped)
     if not items:
         raise typer.BadParameter(f"no readable input to predict ({len(skipped)} skipped)")

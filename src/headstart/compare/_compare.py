@@ -45,6 +45,7 @@ from headstart.cache._store import FeatureStore
 from headstart.data._dataset import LabeledData, stratified_split
 from headstart.evaluate._stats import mean_ci, paired_ci
 from headstart.methods import kind_of, list_methods
+from headstart.methods._base import TRAINS_BACKBONE
 
 DEFAULT_STRATEGIES = ("baseline", "scratch", "extract", "finetune")
 Shots = int | str  # examples per class, or "all"
@@ -188,6 +189,12 @@ def compare(
     spec = resolve_spec(data, opts)
     opts = dataclasses.replace(opts, model=spec.name, resume=False)
     out_dir = Path(out) if out is not None else None
+    if spec.extra.get("frozen"):  # a frozen feature extractor: nothing to train
+        kept = [n for n in names if n not in TRAINS_BACKBONE]
+        if kept and len(kept) < len(names):  # only those asked: each stops with the reason
+            dropped = ", ".join(n for n in names if n not in kept)
+            say(f"{spec.name} is frozen (extract only): not run: {dropped}")
+            names = kept
 
     quiet = dataclasses.replace(data, skipped=[])  # skipped inputs are reported once, here
     runs: list[dict[str, Any]] = []

@@ -30,14 +30,14 @@ class Skipped:
 class LabeledData:
     """Items with labels and a split.
 
-    ``items`` are absolute image paths (``modality == "image"``) or texts; ``keys`` are
+    ``items`` are absolute image or audio paths (file modalities) or texts; ``keys`` are
     content hashes of each item's bytes (the feature-cache keys); ``labels`` index into
     ``classes``; ``split`` holds ``"train"``, ``"val"`` or ``"test"`` per item.
     ``skipped`` lists the inputs left out (unreadable, no label, ...) and ``duplicates``
     the exact copies left out, so that no item is in two splits.
     """
 
-    modality: Literal["image", "text"]
+    modality: Literal["image", "text", "audio"]
     items: list[str]
     labels: np.ndarray
     classes: list[str]

@@ -3,7 +3,7 @@
 A :class:`Modality` says whether its items are files (and with which extensions), how an
 item is checked and keyed by content (the feature cache and duplicate removal use the
 key), how it is loaded for a backbone's ``collate``, and how its input size is described.
-Image and text register here; a new modality (audio) registers itself the same way, and
+Image, text and audio register here; a new modality registers itself the same way, and
 code asks the registry instead of comparing modality names.
 """
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from headstart.data._audio import AUDIO_EXTENSIONS, check_audio, read_audio
 from headstart.data._clean import text_content_key
 from headstart.data._items import IMAGE_EXTENSIONS, check_image, load_image, text_key
 
@@ -89,8 +90,22 @@ TEXT = register_modality(
         noun="texts",
     )
 )
+AUDIO = register_modality(
+    Modality(
+        name="audio",
+        files=True,
+        extensions=AUDIO_EXTENSIONS,
+        key=lambda item: check_audio(Path(item)),
+        group_key=lambda item, key: key,  # the same bytes
+        load=lambda item: read_audio(item) if isinstance(item, str | Path) else item,
+        describe_input=lambda pre: f"{pre.clip_seconds:g} s at {pre.sample_rate} Hz",
+        noun="audio paths",
+        unreadable="unreadable audio",
+    )
+)
 
 __all__ = [
+    "AUDIO",
     "IMAGE",
     "TEXT",
     "Modality",

@@ -30,7 +30,6 @@ import numpy as np
 
 from headstart.data._clean import dedupe, hidden_part, is_hidden, normalize_label
 from headstart.data._dataset import SPLITS, DataError, LabeledData, Skipped, stratified_split
-from headstart.data._items import check_image
 from headstart.data._modality import get_modality, modality_of_file
 
 PATH_COLUMNS = ("path", "image", "file", "filepath", "filename")
@@ -46,13 +45,20 @@ _SPLIT_ALIASES = {
 def readable_images(paths: Sequence[str]) -> tuple[list[str], list[Skipped]]:
     """The paths that decode as images, and the others as :class:`Skipped` with the reason
     (what ``fit`` skips; ``predict`` and ``evaluate`` skip the same)."""
+    return readable_files(paths, "image")
+
+
+def readable_files(paths: Sequence[str], modality: str) -> tuple[list[str], list[Skipped]]:
+    """The paths that decode as items of the file ``modality`` (images, audio), and the
+    others as :class:`Skipped` with the reason."""
+    m = get_modality(modality)
     ok: list[str] = []
     skipped: list[Skipped] = []
     for path in paths:
         try:
-            check_image(Path(path))
-        except Exception as exc:  # anything PIL or the file system raises: a bad input
-            skipped.append(Skipped(str(path), f"unreadable image: {exc}"))
+            m.key(path)
+        except Exception as exc:  # anything the decoder or the file system raises: a bad input
+            skipped.append(Skipped(str(path), f"{m.unreadable}: {exc}"))
         else:
             ok.append(path)
     return ok, skipped
@@ -281,7 +287,7 @@ def _read_class_folders(root: Path, split: str | None) -> tuple[list[tuple], lis
             kind = modality_of_file(f)
             if kind is None:
                 skipped.append(
-                    Skipped(str(f), f"not an image file extension ({f.suffix or 'none'})")
+                    Skipped(str(f), f"not an image or audio file extension ({f.suffix or 'none'})")
                 )
                 continue
             label = normalize_label(d.name) or d.name

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from headstart.data._audio import AUDIO_EXTENSIONS
 from headstart.data._items import IMAGE_EXTENSIONS
 from headstart.evaluate._report_html import Html, esc, join, tag
 
@@ -49,14 +50,41 @@ def confident_mistakes(
 
 
 def is_image_items(items: Sequence[str]) -> bool:
-    """Whether ``items`` are image paths (every one ends in an image extension)."""
-    return bool(items) and all(Path(i).suffix.lower() in IMAGE_EXTENSIONS for i in items)
+    """Whether ``items`` are files shown as thumbnails (every one ends in an image or an
+    audio extension: audio is shown as its spectrogram)."""
+    shown = IMAGE_EXTENSIONS | AUDIO_EXTENSIONS
+    return bool(items) and all(Path(i).suffix.lower() in shown for i in items)
+
+
+def spectrogram_uri(path: str, size: int = 64) -> str | None:
+    """A small PNG of the log-mel spectrogram (40 bands, 16 kHz; time left to right, low
+    frequencies at the bottom, 60 dB of range) of the audio file at ``path`` as a
+    ``data:`` URI; ``None`` if unreadable."""
+    import numpy as np
+    from PIL import Image
+
+    from headstart.data._audio import log_mel, read_audio, resample
+
+    try:
+        audio = read_audio(path)
+    except (OSError, ValueError, RuntimeError):
+        return None
+    mel = log_mel(resample(audio.samples, audio.rate, 16000), 16000).T[::-1]
+    top = float(mel.max())
+    scaled = np.clip((mel - (top - np.log(1e6))) / np.log(1e6), 0, 1)  # 60 dB below the peak
+    img = Image.fromarray((255 * (1 - scaled)).astype(np.uint8)).resize((size * 4, size * 2))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def thumbnail_uri(path: str, size: int = 64) -> str | None:
-    """A small JPEG of the image at ``path`` as a ``data:`` URI; ``None`` if unreadable."""
+    """A small JPEG of the image at ``path`` (for an audio file its spectrogram, see
+    :func:`spectrogram_uri`) as a ``data:`` URI; ``None`` if unreadable."""
     from PIL import Image, ImageOps
 
+    if Path(path).suffix.lower() in AUDIO_EXTENSIONS:
+        return spectrogram_uri(path, size)
     try:
         with Image.open(path) as img:
             img = ImageOps.exif_transpose(img).convert("RGB")
@@ -143,5 +171,6 @@ __all__ = [
     "read_fit_outputs",
     "read_json",
     "read_predictions",
+    "spectrogram_uri",
     "thumbnail_uri",
 ]

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from headstart._errors import UserError
 from headstart._progress import say
 from headstart.cache._store import FeatureStore
 from headstart.data._dataset import SPLITS, LabeledData
@@ -33,6 +34,13 @@ from headstart.zoo._spec import BackboneSpec
 
 if TYPE_CHECKING:
     from headstart._options import RunOptions
+
+
+class FrozenBackboneError(UserError, ValueError):
+    """A method that trains the backbone was asked to run on a frozen feature extractor."""
+
+
+TRAINS_BACKBONE = ("scratch", "finetune", "bitfit")  # the methods that call trainable_backbone
 
 
 @dataclass
@@ -60,6 +68,18 @@ class FitContext:
         backbone.pop_source_head_inplace()
         self.timings["load_model"] = self.timings.get("load_model", 0.0) + time.perf_counter() - t
         return backbone
+
+    def trainable_backbone(self, method: str, pretrained: bool = True) -> Backbone:
+        """:meth:`backbone` for a method that trains it (``method`` names it in the error):
+        a frozen feature extractor (``spec.extra["frozen"]``: a TFLite graph with no
+        weights to train, and no random form) stops with :class:`FrozenBackboneError`."""
+        if self.spec.extra.get("frozen"):
+            raise FrozenBackboneError(
+                f"{method}: {self.spec.name} is a frozen feature extractor (no trainable "
+                "weights, no random initialisation); use --method extract, or a trainable "
+                "model (see `headstart models`)"
+            )
+        return self.backbone(pretrained=pretrained)
 
     def features(self, backbone: Backbone, splits: Sequence[str] = SPLITS) -> dict[str, np.ndarray]:
         """Features of each split from one cache lookup (one fingerprint, one read)."""

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from headstart.zoo._audio import build_hf_audio, build_speech_embedding
 from headstart.zoo._image import build_timm_image
 from headstart.zoo._registry import register, register_builder
-from headstart.zoo._spec import BackboneSpec, ImagePreprocess, TextPreprocess, WeightsSource
+from headstart.zoo._spec import (
+    AudioPreprocess,
+    BackboneSpec,
+    ImagePreprocess,
+    TextPreprocess,
+    WeightsSource,
+)
 from headstart.zoo._text import build_glove, build_hf_text
 
 register_builder("timm")(build_timm_image)
 register_builder("hf-text")(build_hf_text)
 register_builder("glove")(build_glove)
+register_builder("speech-embedding")(build_speech_embedding)
+register_builder("hf-audio")(build_hf_audio)
 
 _LITE = {  # variant: (input size, crop pct, params M, tensors in the packaged file)
     0: (224, 0.875, 4.65),
@@ -108,4 +117,48 @@ register(
     aliases=("glove", "glove-6b-50d"),
 )
 
-DEFAULT_MODELS = {"image": "efficientnet_lite0.in1k", "text": "minilm_l6.sbert_all_v2"}
+register(
+    BackboneSpec(
+        name="speech_embedding.openwakeword",
+        modality="audio",
+        arch="google_speech_embedding",
+        builder="speech-embedding",
+        weights=WeightsSource("package", "pyopen_wakeword", pip="pyopen-wakeword"),
+        # 1.25 s with 0.4 s of lead-in: 6 windows. The model wants context before the
+        # word: on synthetic command words a probe gave 0.90 here, 0.68 at 1 s without.
+        preprocess=AudioPreprocess(sample_rate=16000, clip_seconds=1.25, lead_seconds=0.4),
+        feature_dim=192,
+        blocks=("embedding",),
+        licence="Apache-2.0 (Google speech embedding, via openWakeWord)",
+        description="Google speech embedding (TFLite, frozen): mean and max of 96-d windows",
+        params_m=0.33,
+        extra={"frozen": True},
+    ),
+    aliases=("speech_embedding", "openwakeword", "google_speech_embedding"),
+)
+
+for _name, _repo, _dim in (
+    ("wav2vec2_base.ls960", "facebook/wav2vec2-base-960h", 768),
+    ("whisper_tiny.encoder", "openai/whisper-tiny", 384),
+):
+    register(
+        BackboneSpec(
+            name=_name,
+            modality="audio",
+            arch=_repo,
+            builder="hf-audio",
+            weights=WeightsSource("hf-hub", _repo),
+            preprocess=AudioPreprocess(sample_rate=16000, clip_seconds=1.0),
+            feature_dim=_dim,
+            blocks=("encoder",),
+            licence="see the model card on the hub",
+            description=f"Hugging Face audio encoder {_repo} from the hub (mean over time)",
+        ),
+        aliases=(_name.split(".")[0], _repo),
+    )
+
+DEFAULT_MODELS = {
+    "image": "efficientnet_lite0.in1k",
+    "text": "minilm_l6.sbert_all_v2",
+    "audio": "speech_embedding.openwakeword",
+}

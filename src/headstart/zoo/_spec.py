@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-Modality = Literal["image", "text"]
+Modality = Literal["image", "text", "audio"]
 WeightsKind = Literal["package", "timm-hub", "hf-hub", "file", "random"]
 
 
@@ -79,6 +79,18 @@ class TextPreprocess:
 
 
 @dataclass(frozen=True)
+class AudioPreprocess:
+    """Audio preprocessing: mono, resampled to ``sample_rate`` Hz, leading and trailing
+    silence trimmed (``trim_silence``), ``lead_seconds`` of silence put back in front, then
+    cut or zero-padded to ``clip_seconds``."""
+
+    sample_rate: int = 16000
+    clip_seconds: float = 1.0
+    trim_silence: bool = True
+    lead_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class BackboneSpec:
     """One entry of the backbone registry.
 
@@ -92,7 +104,7 @@ class BackboneSpec:
     arch: str
     builder: str
     weights: WeightsSource
-    preprocess: ImagePreprocess | TextPreprocess
+    preprocess: ImagePreprocess | TextPreprocess | AudioPreprocess
     feature_dim: int
     blocks: tuple[str, ...]
     licence: str = "unknown"
@@ -126,7 +138,11 @@ class BackboneSpec:
         d = dict(d)
         pre = dict(d["preprocess"])
         kind = pre.pop("type")
-        pre_cls = {"ImagePreprocess": ImagePreprocess, "TextPreprocess": TextPreprocess}[kind]
+        pre_cls = {
+            "ImagePreprocess": ImagePreprocess,
+            "TextPreprocess": TextPreprocess,
+            "AudioPreprocess": AudioPreprocess,
+        }[kind]
         if "mean" in pre:
             pre["mean"], pre["std"] = tuple(pre["mean"]), tuple(pre["std"])
         if kind == "ImagePreprocess" and "upscale" not in pre:  # saved before 0.1: one rule

@@ -12,9 +12,16 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from headstart.zoo._audio import build_test_audio
 from headstart.zoo._image import ImageBackbone
 from headstart.zoo._registry import register, register_builder
-from headstart.zoo._spec import BackboneSpec, ImagePreprocess, TextPreprocess, WeightsSource
+from headstart.zoo._spec import (
+    AudioPreprocess,
+    BackboneSpec,
+    ImagePreprocess,
+    TextPreprocess,
+    WeightsSource,
+)
 from headstart.zoo._text import WordVectorBackbone, word_tokenize
 from headstart.zoo._weights import load_by_name_or_order, read_state_dict
 
@@ -107,4 +114,22 @@ TEST_WORDS = register(
     )
 )
 
-__all__: Sequence[str] = ("TEST_CNN", "TEST_WORDS", "HashedWordBackbone")
+register_builder("test-audio")(build_test_audio)
+TEST_AUDIO = register(
+    BackboneSpec(
+        name="test_audio.tiny",
+        modality="audio",
+        arch="logmel_conv1d",
+        builder="test-audio",
+        weights=WeightsSource("random", "seed=0"),
+        preprocess=AudioPreprocess(sample_rate=8000, clip_seconds=0.5),
+        feature_dim=16,
+        blocks=("conv",),
+        licence="Apache-2.0",
+        description="log-mel and one seeded random 1-d convolution (16-d), for tests",
+        params_m=0.003,
+        extra={"test": True, "seed": 0},
+    )
+)
+
+__all__: Sequence[str] = ("TEST_AUDIO", "TEST_CNN", "TEST_WORDS", "HashedWordBackbone")

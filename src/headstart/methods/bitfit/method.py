@@ -25,7 +25,7 @@ class Bitfit(Method):
 
     def fit(self, ctx: FitContext) -> MethodResult:
         c = self.config
-        backbone = ctx.backbone()
+        backbone = ctx.trainable_backbone("bitfit")
         pattern = (c.bias_pattern,)
         if not matching_parameters(backbone, pattern):
             say(

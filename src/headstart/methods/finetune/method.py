@@ -24,7 +24,7 @@ class Finetune(Method):
 
     def fit(self, ctx: FitContext) -> MethodResult:
         c = self.config
-        backbone = ctx.backbone()
+        backbone = ctx.trainable_backbone("finetune")
         blocks = backbone.block_names
 
         def schedule(lr: float) -> Schedule:

@@ -15,7 +15,7 @@ class Scratch(Method):
 
     def fit(self, ctx: FitContext) -> MethodResult:
         c = self.config
-        backbone = ctx.backbone(pretrained=False)
+        backbone = ctx.trainable_backbone("scratch", pretrained=False)
         # Transformers trained from scratch diverge at the 1e-3 that suits CNNs and word bags.
         lr = c.scratch_lr or (1e-4 if isinstance(backbone, TransformerTextBackbone) else 1e-3)
         schedule = scratch_schedule(backbone.block_names, lr, c.epochs * 2, max(c.patience, 5))

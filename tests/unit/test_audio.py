@@ -1,0 +1,155 @@
+"""Audio as a modality: decoding and clips, the spoken-word builder, the packaged speech
+embedding, the MFCC baseline, fit / predict / evaluate / compare / bundle, the report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+import headstart
+from headstart.cli import app
+from headstart.data import read_data
+from headstart.data._audio import clip, fit_length, log_mel, read_audio, resample, trim_silence
+from headstart.datasets import add_noise, spoken_words_folder
+from headstart.methods._base import FrozenBackboneError
+from headstart.methods.mfcc.method import mfcc_statistics
+from headstart.zoo import DEFAULT_MODELS, WeightsUnavailableError, create_backbone
+
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None,
+    reason="espeak-ng is not installed (apt-get install espeak-ng; ./setup.sh does it)",
+)
+WORDS = ("yes", "no", "stop", "go")
+
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 words x 2 voices x 2 speeds x 2 pitches = 32 noisy clips (about a second)."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    root = tmp_path_factory.mktemp("spoken") / "words"
+    return spoken_words_folder(
+        root, WORDS, ("en-us", "en-gb"), speeds=(140, 180), pitches=(40, 60), snr_db=25
+    )
+
+
+def _tone(seconds: float, rate: int, freq: float = 440.0) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def test_decoding_resampling_and_fixed_length_clips(tmp_path: Path) -> None:
+    stereo = np.stack([_tone(0.5, 22050), np.zeros(11025, np.float32)], axis=1)
+    sf.write(tmp_path / "a.flac", stereo, 22050)
+    audio = read_audio(tmp_path / "a.flac")
+    assert audio.rate == 22050 and audio.samples.ndim == 1  # mono: channels averaged
+    assert np.abs(audio.samples).max() == pytest.approx(0.25, abs=1e-3)
+    assert len(resample(audio.samples, 22050, 16000)) == 8000
+    padded = np.concatenate([np.zeros(4000), _tone(0.25, 16000), np.zeros(4000)])
+    assert len(trim_silence(padded.astype(np.float32), 16000)) == 4000
+    assert fit_length(np.ones(10, np.float32), 4).tolist() == [1, 1, 1, 1]
+    assert fit_length(np.ones(2, np.float32), 4).tolist() == [1, 1, 0, 0]
+    x = clip(audio, 16000, 1.0, trim=True, lead=0.25)
+    assert x.shape == (16000,) and not x[:4000].any() and x[4000:8000].any()
+    assert log_mel(x, 16000).shape == (98, 40)
+    assert mfcc_statistics(x).shape == (140,)
+
+
+def test_unreadable_and_empty_audio_are_skipped_and_listed(tmp_path: Path) -> None:
+    for label in ("hi", "lo"):
+        (tmp_path / label).mkdir()
+        for i in range(4):
+            freq = 300 if label == "lo" else 1200
+            sf.write(tmp_path / label / f"{i}.wav", _tone(0.3 + 0.01 * i, 8000, freq), 8000)
+    (tmp_path / "hi" / "broken.wav").write_bytes(b"RIFF not really")
+    sf.write(tmp_path / "lo" / "empty.wav", np.zeros(0, np.float32), 8000)
+    (tmp_path / "lo" / "notes.txt").write_text("x")
+    data = read_data(tmp_path, val=0.25, test=0.25)
+    assert data.modality == "audio" and len(data) == 8
+    reasons = {Path(s.where).name: s.reason for s in data.skipped}
+    assert reasons["broken.wav"].startswith("unreadable audio")
+    assert "empty audio" in reasons["empty.wav"]
+    assert "extension" in reasons["notes.txt"]
+
+
+def test_add_noise_hits_the_requested_snr() -> None:
+    x = _tone(1.0, 16000)
+    noisy = add_noise(x, 10.0, np.random.default_rng(0))
+    snr = 10 * np.log10(np.mean(x**2) / np.mean((noisy - x) ** 2))
+    assert snr == pytest.approx(10.0, abs=0.2)
+
+
+@needs_espeak
+def test_spoken_words_folder_layout_and_refusal(spoken: Path, tmp_path: Path) -> None:
+    files = sorted(spoken.rglob("*.wav"))
+    assert len(files) == 32 and {f.parent.name for f in files} == set(WORDS)
+    assert sf.info(files[0]).samplerate == 16000
+    with pytest.raises(FileExistsError):
+        spoken_words_folder(spoken, ("yes",), ("en-us",), (160,), (50,))
+    shift = spoken_words_folder(
+        tmp_path / "s", ("yes", "no"), ("en-us", "en-gb"), (160,), (50,), test_voices=("en-gb",)
+    )
+    assert {p.name for p in (shift / "test" / "yes").iterdir()} == {"en-gb_s160_p50.wav"}
+
+
+@needs_espeak
+def test_fit_default_model_predict_evaluate_bundle(spoken: Path, tmp_path: Path) -> None:
+    assert DEFAULT_MODELS["audio"] == "speech_embedding.openwakeword"
+    result = headstart.fit(spoken, tmp_path / "run", val=0.25, test=0.25, seed=0)
+    assert result.metrics["model"] == DEFAULT_MODELS["audio"]
+    assert result.metrics["splits"]["test"]["accuracy"] >= 0.5  # 4 classes: chance is 0.25
+    loaded = headstart.load_bundle(tmp_path / "run")
+    test_items, _, _ = result.data.take("test")
+    assert loaded.predict(test_items) == result.predict(test_items)
+    report = loaded.evaluate(spoken)
+    assert report["accuracy"] >= 0.6
+    html = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
+    assert "data:image/png;base64," in html  # spectrogram thumbnails of the audio items
+
+
+@needs_espeak
+def test_cli_fit_without_model_then_predict(spoken: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "cli"
+    done = runner.invoke(app, ["fit", str(spoken), "--out", str(out), "--val", "0.25"])
+    assert done.exit_code == 0, done.output
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"nope")
+    files = [str(f) for f in sorted((spoken / "go").iterdir())[:3]]
+    done = runner.invoke(app, ["predict", str(out), *files, str(bad), "--json"])
+    assert done.exit_code == 0, done.output
+    rows = json.loads(done.output[done.output.index("[") :])
+    assert [r["input"] for r in rows] == files
+    assert "unreadable audio" in done.output
+
+
+@needs_espeak
+def test_frozen_backbone_refuses_finetune_and_compare_skips_it(
+    spoken: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(FrozenBackboneError, match="frozen feature extractor"):
+        headstart.fit(spoken, strategy="finetune", val=0.25, test=0.25)
+    result = headstart.compare(spoken, tmp_path / "cmp", seeds=1, val=0.25, test=0.25)
+    assert result.report["strategies"] == ["mfcc", "extract"]
+    assert {row["strategy"] for row in result.report["summary"]} == {"mfcc", "extract"}
+
+
+@needs_espeak
+def test_trainable_audio_backbone_finetunes(spoken: Path) -> None:
+    result = headstart.fit(
+        spoken, model="test_audio.tiny", strategy="finetune", val=0.25, test=0.25, epochs=2
+    )
+    assert result.metrics["strategy"] == "finetune"
+    proba = result.predict_proba([str(next((spoken / "yes").iterdir()))])
+    assert proba.shape == (1, 4) and np.isclose(proba.sum(), 1.0)
+
+
+def test_hub_audio_encoder_is_a_clear_offline_error() -> None:
+    with pytest.raises(WeightsUnavailableError, match="--weights FILE"):
+        create_backbone("wav2vec2_base")
