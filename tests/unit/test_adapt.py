@@ -94,10 +94,11 @@ def test_adapt_writes_a_normal_bundle_and_the_whole_choice(
     ran = {r["method"] for r in report["candidates"]}
     assert ran == {
         *("source_only", "mean_var", "coral", "kmm", "kliep", "self_training", "adabn"),
-        *("dann", "mcc"),
+        *("dann", "cdan", "mcc"),
     }
     rows = {r["method"]: r for r in report["candidates"]}
-    for name, term in (("dann", "train_domain"), ("mcc", "train_mcc")):  # logged per epoch
+    terms = (("dann", "train_domain"), ("cdan", "train_domain"), ("mcc", "train_mcc"))
+    for name, term in terms:  # logged per epoch
         epochs = rows[name]["history"]
         assert epochs and all(term in e and "train_ce" in e for e in epochs)
     assert report["chosen"] in ran and report["chosen"] == result.chosen

@@ -170,3 +170,21 @@ def test_alignment_methods_change_nothing_when_the_domains_are_one() -> None:
         cand = info.fn(task, info.config_cls())
         np.testing.assert_allclose(head_proba(cand.head, x), base, atol=1e-4)
         np.testing.assert_allclose(cand.source_map(x), x, atol=1e-4)
+
+
+def test_cdan_map_and_entropy_weights_by_hand() -> None:
+    """f = [1, 2], g = softmax([0, 0]) = [.5, .5]: f (x) g = [.5, 1, .5, 1] (class-major).
+    Entropy weights: a uniform row has H = log 2, w = 1 + 1/2 = 1.5; a near one-hot row
+    (logits 0, 20) has H ~ 0, w ~ 2; normalised to mean 1: [1.5, 2] / 1.75."""
+    import torch
+
+    from headstart.adapt import cdan_map, entropy_weights
+
+    f = torch.tensor([[1.0, 2.0]], requires_grad=True)
+    z = torch.zeros(1, 2, requires_grad=True)
+    m = cdan_map(f, z)
+    assert m.tolist() == [[0.5, 1.0, 0.5, 1.0]]
+    m.sum().backward()  # d/df of sum_k g_k f = sum_k g_k = 1; nothing flows into z
+    assert f.grad.tolist() == [[1.0, 1.0]] and z.grad is None
+    w = entropy_weights(torch.tensor([[0.0, 0.0], [0.0, 20.0]]))
+    np.testing.assert_allclose(w.numpy(), np.array([1.5, 2.0]) / 1.75, atol=1e-3)

@@ -12,7 +12,7 @@ from headstart.adapt import _deep  # noqa: F401  (then the gradient-trained ones
 from headstart.adapt._adabn import adabn_backbone
 from headstart.adapt._adapt import SCORING_NOTE, AdaptResult, adapt, target_accuracy
 from headstart.adapt._choose import VALIDATORS, choose, score_all
-from headstart.adapt._deep import dann_lambda, grad_reverse, mcc_loss
+from headstart.adapt._deep import cdan_map, dann_lambda, entropy_weights, grad_reverse, mcc_loss
 from headstart.adapt._methods import coral_matrix
 from headstart.adapt._registry import (
     AdaptMethodInfo,
@@ -47,12 +47,14 @@ __all__ = [
     "TargetData",
     "adabn_backbone",
     "adapt",
+    "cdan_map",
     "choose",
     "coral_matrix",
     "dann_lambda",
     "dev",
     "domain_classifier_weights",
     "effective_sample_size",
+    "entropy_weights",
     "get_adapt_method",
     "grad_reverse",
     "information_maximization",

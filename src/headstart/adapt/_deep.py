@@ -1,9 +1,11 @@
 """Gradient-trained adaptation on the one loop, two streams (labelled source, unlabelled
-target): DANN and MCC, trained on cached features.
+target): DANN, CDAN+E and MCC, trained on cached features.
 
 The network is the bundle's MLP head (``make_head(dim, K, hidden=(256,))``: standardise,
 a hidden ReLU layer, the classifier); DANN adds a domain discriminator on the hidden
-layer behind a gradient-reversal layer. Both run through
+layer behind a gradient-reversal layer; CDAN's discriminator sees the hidden layer
+conditioned on the predictions (their outer product), each example weighted by its
+certainty. All run through
 :func:`~headstart.train.fit_stage` with the source stream first (it defines the epoch)
 and the target stream cycled beside it; every loss term (``ce``, ``domain`` or ``mcc``)
 is logged per epoch in the history. The checkpoint kept is the epoch with the best
@@ -54,12 +56,12 @@ class _Net(nn.Module):
     """The head (``net``: features -> hidden -> logits) and an optional discriminator on
     its hidden layer. No attribute is called ``head``, so the loop trains every part."""
 
-    def __init__(self, dim: int, k: int, dropout: float, discriminator: bool) -> None:
+    def __init__(self, dim: int, k: int, dropout: float, disc_in: int = 0) -> None:
         super().__init__()
         self.net = make_head(dim, k, hidden=(HIDDEN,), dropout=dropout)
         self.disc = (
-            nn.Sequential(nn.Linear(HIDDEN, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 1))
-            if discriminator
+            nn.Sequential(nn.Linear(disc_in, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 1))
+            if disc_in
             else None
         )
 
@@ -74,6 +76,25 @@ def dann_lambda(progress: float) -> float:
     r"""The DANN schedule of the reversal weight, :math:`\lambda_p = 2/(1+e^{-10p}) - 1`
     for training progress :math:`p \in [0, 1]` (0 at the start, about 1 at the end)."""
     return 2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0
+
+
+def cdan_map(hidden: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    r"""CDAN's multilinear conditioning (Long et al., NeurIPS 2018): the outer product
+    :math:`f \otimes g` of hidden features :math:`f` ``(B, d)`` and predictions
+    :math:`g = \mathrm{softmax}(z)` ``(B, K)``, flattened to ``(B, d K)``; the gradient
+    does not flow into :math:`g` through this map (as in the authors' code)."""
+    g = torch.softmax(logits, 1).detach()
+    return torch.bmm(g.unsqueeze(2), hidden.unsqueeze(1)).flatten(1)
+
+
+def entropy_weights(logits: torch.Tensor) -> torch.Tensor:
+    r"""CDAN+E's example weights :math:`w_i = 1 + e^{-H(g_i)}` with
+    :math:`H(g) = -\sum_k g_k \log g_k`, normalised to mean 1 within the batch: certain
+    predictions count more in the domain loss."""
+    p = torch.softmax(logits, 1).detach()
+    entropy = -(p * torch.log(p + 1e-5)).sum(1)
+    w = 1.0 + torch.exp(-entropy)
+    return w / w.mean()
 
 
 def mcc_loss(logits: torch.Tensor, temperature: float = 2.5) -> torch.Tensor:
@@ -111,13 +132,17 @@ class _Objective:
         assert s.target is not None
         logits = model(s.inputs)
         losses = {"ce": nn.functional.cross_entropy(logits, s.target)}
-        if self.kind == "dann":
+        if self.kind in ("dann", "cdan"):
             lam = dann_lambda(min(self.step / max(self.total_steps, 1), 1.0))
             f = torch.cat([model.hidden(s.inputs), model.hidden(t.inputs)])
-            d = model.disc(grad_reverse(f, lam)).squeeze(1)
             label = torch.cat([torch.zeros(len(s.inputs)), torch.ones(len(t.inputs))])
+            weights = None
+            if self.kind == "cdan":
+                z = torch.cat([logits, model(t.inputs)])
+                f, weights = cdan_map(f, z), entropy_weights(z)
+            d = model.disc(grad_reverse(f, lam)).squeeze(1)
             losses["domain"] = self.weight * nn.functional.binary_cross_entropy_with_logits(
-                d, label
+                d, label, weight=weights
             )
         else:
             losses["mcc"] = self.weight * mcc_loss(model(t.inputs))
@@ -128,11 +153,11 @@ class _Objective:
 @dataclass(frozen=True)
 class DeepConfig:
     epochs: int = option(
-        "dann / mcc: at most this many epochs on features.", default=30, check=positive
+        "dann / cdan / mcc: at most this many epochs on features.", default=30, check=positive
     )
-    lr: float = option("dann / mcc: AdamW learning rate.", default=1e-3, check=positive)
+    lr: float = option("dann / cdan / mcc: AdamW learning rate.", default=1e-3, check=positive)
     weight: float = option(
-        "dann / mcc: weight of the adaptation loss term.", default=1.0, check=positive
+        "dann / cdan / mcc: weight of the adaptation loss term.", default=1.0, check=positive
     )
 
 
@@ -142,7 +167,8 @@ def _train(task: AdaptTask, config: DeepConfig, kind: str) -> Candidate:
     zv = torch.from_numpy(((task.xv - s_std.mean.numpy()) / s_std.scale.numpy()).astype(np.float32))
     zt = torch.from_numpy(((task.xt - t_std.mean.numpy()) / t_std.scale.numpy()).astype(np.float32))
     torch.manual_seed(task.seed)
-    model = _Net(zs.shape[1], task.n_classes, 0.2, discriminator=kind == "dann")
+    disc_in = {"dann": HIDDEN, "cdan": HIDDEN * task.n_classes}.get(kind, 0)
+    model = _Net(zs.shape[1], task.n_classes, 0.2, disc_in)
     stage = Stage(kind, lr=config.lr, max_epochs=config.epochs, patience=5, on_features=True)
     source = TensorStream(zs, torch.from_numpy(task.ys).long(), 64)
     streams = {"source": source, "target": TensorStream(zt, None, 64)}
@@ -190,6 +216,13 @@ def dann(task: AdaptTask, config: DeepConfig) -> Candidate:
     return _train(task, config, "dann")
 
 
+def cdan(task: AdaptTask, config: DeepConfig) -> Candidate:
+    """CDAN+E (Long et al., NeurIPS 2018): DANN with the discriminator on
+    :func:`cdan_map` (features conditioned on the predictions, so classes are aligned,
+    not only the marginals) and the domain loss weighted by :func:`entropy_weights`."""
+    return _train(task, config, "cdan")
+
+
 def mcc(task: AdaptTask, config: DeepConfig) -> Candidate:
     """MCC (Jin et al., ECCV 2020): the source cross-entropy plus :func:`mcc_loss` on
     target batches, which pushes apart the classes the target predictions confuse."""
@@ -200,10 +233,16 @@ register_adapt_method(
     "dann", dann, DeepConfig, "DANN: domain-adversarial MLP head (gradient reversal), two streams"
 )
 register_adapt_method(
+    "cdan",
+    cdan,
+    DeepConfig,
+    "CDAN+E: adversarial MLP head, discriminator on features x predictions, entropy-weighted",
+)
+register_adapt_method(
     "mcc",
     mcc,
     DeepConfig,
     "MCC: MLP head with the minimum-class-confusion loss on the target stream",
 )
 
-__all__ = ["dann_lambda", "grad_reverse", "mcc_loss"]
+__all__ = ["cdan_map", "dann_lambda", "entropy_weights", "grad_reverse", "mcc_loss"]
