@@ -15,6 +15,7 @@ from headstart.adapt import AdaptResult, adapt
 from headstart.bundle import Predictor, load_bundle
 from headstart.cache import FeatureStore
 from headstart.compare import CompareResult, compare
+from headstart.continual import ContinueResult, continue_
 from headstart.data import Augment, DataError, LabeledData, read_data
 from headstart.fewshot import ZeroShotResult, add_class, fewshot_eval, remove_class, zeroshot
 from headstart.select import Ranking, domain_shift, rank
@@ -35,6 +36,7 @@ __all__ = [
     "Augment",
     "BackboneSpec",
     "CompareResult",
+    "ContinueResult",
     "DataError",
     "FeatureStore",
     "FitOptions",
@@ -49,6 +51,7 @@ __all__ = [
     "adapt",
     "add_class",
     "compare",
+    "continue_",
     "create_backbone",
     "domain_shift",
     "fewshot_eval",

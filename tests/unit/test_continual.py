@@ -189,3 +189,156 @@ def test_state_round_trips_through_safetensors(split_digits, tmp_path: Path):
     for name in ("memory_x", "memory_y", "eval_x", "eval_y", "eval_task", "proto_sums"):
         np.testing.assert_array_equal(getattr(back, name), getattr(state, name))
     assert back.fisher.keys() == state.fisher.keys() and back.fisher
+
+
+# -- the bundle: headstart.continue_ and `headstart continue` -------------------------------
+
+VOCAB = {
+    "sport": ["goal", "match", "team", "score", "player", "league", "coach", "referee"],
+    "food": ["recipe", "bake", "sauce", "flavour", "oven", "garlic", "butter", "dessert"],
+    "tech": ["software", "laptop", "code", "server", "chip", "network", "robot", "battery"],
+    "music": ["guitar", "melody", "chorus", "drums", "singer", "album", "violin", "tempo"],
+}
+
+
+def _texts(path: Path, classes: tuple[str, ...], n: int = 40, seed: int = 0) -> Path:
+    """``n`` rows per class of 10 words drawn from the class's 8 (test_words.tiny is a
+    16-d hashed embedding: fewer words per row leave the four classes hard to tell apart)."""
+    import csv
+    import random
+
+    rng = random.Random(seed)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        for i in range(n):
+            for c in classes:
+                w.writerow([f"{' '.join(rng.choices(VOCAB[c], k=10))} {i}", c])
+    return path
+
+
+@pytest.fixture
+def text_bundle(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A ``fit`` bundle on sport/food texts (test_words.tiny), and new tech/music texts."""
+    import headstart
+
+    old = _texts(tmp_path / "old.csv", ("sport", "food"))
+    new = _texts(tmp_path / "new.csv", ("tech", "music"), seed=1)
+    bundle = tmp_path / "bundle"
+    headstart.fit(old, out=bundle, model="test_words.tiny")
+    return bundle, old, new
+
+
+@pytest.fixture
+def cli_error(monkeypatch, capsys):
+    """``cli_error(*args)``: the real entry point exits 2 with one line on stderr."""
+    from headstart.cli import main
+
+    def run(*args: str) -> str:
+        monkeypatch.setattr("sys.argv", ["headstart", *args])
+        with pytest.raises(SystemExit) as exc:
+            main()
+        err = capsys.readouterr().err.strip()
+        assert exc.value.code == 2 and "Traceback" not in err, err
+        assert len(err.splitlines()) == 1, err
+        return err
+
+    return run
+
+
+def test_continue_writes_a_bundle_that_carries_its_memory(text_bundle, tmp_path: Path):
+    import json
+
+    import headstart
+
+    bundle, old, new = text_bundle
+    before = sorted(p.name for p in bundle.iterdir())
+    out = tmp_path / "more"
+    r = headstart.continue_(bundle, new, out, method="refit", memory=12)
+    assert sorted(p.name for p in bundle.iterdir()) == before  # the input bundle: untouched
+    rep = json.loads((out / "continual.json").read_text())
+    assert rep["classes"] == ["food", "sport", "music", "tech"]
+    assert rep["tasks"] == [["food", "sport"], ["music", "tech"]]
+    assert rep["memory"] == {"size": 12, "rows": 12}
+    assert rep["old_data"] == str(old)
+    assert len(rep["matrix"]) == 2 and rep["matrix"][0][1] is None
+    assert rep["acc"] == pytest.approx(average_accuracy(matrix_array(r.state)))
+    assert rep["forgetting"] == pytest.approx(forgetting(matrix_array(r.state)))
+    assert rep["bwt"] == pytest.approx(backward_transfer(matrix_array(r.state)))
+    assert rep["acc"] > 0.75, rep["matrix"]
+    assert rep["command"].startswith("headstart continue")
+    # Offline, from the folder alone (the old data gone): the same model, old and new
+    # classes predicted.
+    old.unlink()
+    loaded = headstart.load(out)
+    assert loaded.classes == rep["classes"]
+    probes = [" ".join(VOCAB[c]) for c in ("sport", "food", "music", "tech")]
+    np.testing.assert_allclose(
+        loaded.predict_proba(probes), r.predictor.predict_proba(probes), atol=1e-6
+    )
+    assert loaded.predict(probes) == ["sport", "food", "music", "tech"]
+    state = ContinualState.load(out)
+    assert len(state.memory_y) == 12 and sorted(np.bincount(state.memory_y)) == [3, 3, 3, 3]
+    assert set(state.eval_task) == {0, 1} and len(state.eval_task) == len(state.eval_y)
+    # A second step needs no old data: the memory and every step's test rows travel with
+    # the bundle (the old data is gone). The two new classes: `new` relabelled.
+    step2 = tmp_path / "step2.csv"
+    step2.write_text(
+        new.read_text().replace(",tech", ",gadgets").replace(",music", ",songs"), "utf-8"
+    )
+    r2 = headstart.continue_(out, step2, tmp_path / "step2", method="replay")
+    assert r2.report["tasks"][:2] == rep["tasks"] and len(r2.report["matrix"]) == 3
+    assert r2.report["matrix"][0][0] == rep["matrix"][0][0]
+    assert r2.report["old_data"] is None and r2.report["memory"]["size"] == 12
+
+
+def test_naive_forgets_and_prototype_does_not_on_a_bundle(text_bundle, tmp_path: Path):
+    import headstart
+
+    bundle, _, new = text_bundle
+    naive = headstart.continue_(bundle, new, tmp_path / "n", method="naive", options={"epochs": 60})
+    proto = headstart.continue_(bundle, new, tmp_path / "p", method="prototype")
+    assert naive.report["forgetting"] > proto.report["forgetting"]
+    assert proto.report["acc"] >= 0.9
+    assert headstart.load(tmp_path / "p").config["head"]["type"] == "prototype"
+
+
+def test_bad_continue_inputs_are_one_line(
+    text_bundle, tiny_images: Path, tmp_path: Path, cli_error
+):
+    import headstart
+    from headstart._io import OutputError
+
+    bundle, old, new = text_bundle
+    overlap = _texts(tmp_path / "overlap.csv", ("sport", "tech"))
+    err = cli_error("continue", str(bundle), str(overlap), "--out", str(tmp_path / "o"))
+    assert "'sport' already in" in err and "only new classes" in err
+    err = cli_error("continue", str(bundle), str(tiny_images), "--out", str(tmp_path / "o"))
+    assert "holds image data but the bundle" in err and "takes text" in err
+    single = _texts(tmp_path / "single.csv", ("tech",))
+    assert "only one class" in cli_error(
+        "continue", str(bundle), str(single), "--out", str(tmp_path / "o")
+    )
+    assert "holds the input data" in cli_error(
+        "continue", str(bundle), str(new), "--out", str(bundle)
+    )
+    assert "unknown continual method 'sgd'" in cli_error(
+        "continue", str(bundle), str(new), "--out", str(tmp_path / "o"), "--method", "sgd"
+    )
+    assert "--ewc-lambda: not an option of --method replay" in cli_error(
+        "continue", str(bundle), str(new), "--out", str(tmp_path / "o"), "--ewc-lambda", "5"
+    )
+    assert "--lr" in cli_error(
+        "continue", str(bundle), str(new), "--out", str(tmp_path / "o"), "--lr", "-1"
+    )
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError):
+        headstart.continue_(bundle, new, mine)
+    assert (mine / "notes.txt").read_text() == "mine"
+    old.unlink()
+    assert "pass --old-data" in cli_error(
+        "continue", str(bundle), str(new), "--out", str(tmp_path / "o")
+    )
+    assert not (tmp_path / "o").exists()

@@ -73,6 +73,7 @@ def methods(
     """List the registered methods (transfer, scratch, baselines) and their options."""
     from headstart.adapt import list_adapt_methods
     from headstart.cli._options import options_markdown
+    from headstart.continual import list_continual_methods
     from headstart.methods import list_methods
 
     if markdown:
@@ -87,12 +88,15 @@ def methods(
             "summary": m.summary,
             "options": [f.name for f in dataclasses.fields(m.config_cls)],
         }
-        for m in [*list_methods(), *list_adapt_methods()]
+        for m in [*list_methods(), *list_adapt_methods(), *list_continual_methods()]
     ]
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table(title="headstart methods (fit --strategy NAME; kind adapt: adapt --method NAME)")
+    table = Table(
+        title="headstart methods (fit --strategy NAME; kind adapt: adapt --method NAME; "
+        "kind continual: continue --method NAME)"
+    )
     for col in ("name", "kind", "data", "what it does", "options"):
         table.add_column(col, no_wrap=col in ("name", "kind"))
     for r in rows:

@@ -8,6 +8,7 @@ of the accuracy matrix (:mod:`headstart.continual._metrics`).
 """
 
 from headstart.continual import _methods  # noqa: F401, I001  (registers the built-in methods)
+from headstart.continual._continue import REPORT_NAME, ContinueResult, continue_
 from headstart.continual._metrics import (
     average_accuracy,
     backward_transfer,
@@ -32,9 +33,11 @@ from headstart.continual._sequence import (
 from headstart.continual._state import ContinualState, fisher_diagonal, update_memory
 
 __all__ = [
+    "REPORT_NAME",
     "ContinualError",
     "ContinualMethodInfo",
     "ContinualState",
+    "ContinueResult",
     "HeadError",
     "StepData",
     "StepResult",
@@ -42,6 +45,7 @@ __all__ = [
     "average_accuracy",
     "backward_transfer",
     "continual_metrics",
+    "continue_",
     "fisher_diagonal",
     "forgetting",
     "get_continual_method",

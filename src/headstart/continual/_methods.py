@@ -107,6 +107,11 @@ class TrainConfig:
         "Continual: new-step examples per batch.", default=64, check=positive, must="> 0"
     )
 
+    def __post_init__(self) -> None:
+        from headstart._options import _check_all
+
+        _check_all(self)
+
 
 @dataclass(frozen=True)
 class EwcConfig(TrainConfig):

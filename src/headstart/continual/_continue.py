@@ -1,0 +1,286 @@
+"""``headstart.continue_``: a bundle and a step of new classes, one new bundle.
+
+The bundle's backbone stays frozen: the new step's items (and, the first time, the data the
+bundle was fit on) go through it once into the feature cache, and a registered continual
+method (:mod:`headstart.continual._methods`) turns the old head into one over every class.
+What the methods need of the past travels in the new bundle's ``continual.safetensors``
+(:mod:`headstart.continual._state`); the first ``continue`` of a ``fit`` bundle builds it
+from the bundle's recorded training data (``fit.source`` in ``headstart.json``, read with
+the fit's own split options) or from ``old_data``. The input bundle is never written:
+``out`` must be a new folder (or a headstart output that is not an input).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from headstart._io import atomic_dir, atomic_write_json, check_out, clean_stale_temps
+from headstart._progress import say
+from headstart.bundle._bundle import CONFIG_NAME, Predictor, load_bundle, write_bundle_into
+from headstart.cache._store import FeatureStore
+from headstart.continual._metrics import continual_metrics
+from headstart.continual._registry import get_continual_method
+from headstart.continual._sequence import (
+    ContinualError,
+    StepData,
+    learn_step,
+    matrix_array,
+    start_state,
+)
+from headstart.continual._state import STATE_NAME, ContinualState
+from headstart.data._dataset import LabeledData
+from headstart.data._readers import read_data
+from headstart.surgery._model import TransferModel
+
+REPORT_NAME = "continual.json"
+DEFAULT_MEMORY = 200
+# Keys write_bundle_into sets itself; the rest of headstart.json is carried over.
+_OWN_KEYS = (
+    "format",
+    "headstart_version",
+    "modality",
+    "backbone",
+    "layer",
+    "feature_dim",
+    "head",
+    "classes",
+    "torch_version",
+    "onnx",  # an exported graph has the old classes: not carried over
+)
+
+
+@dataclass
+class ContinueResult:
+    """What :func:`continue_` returns: the new model as a predictor, ``report`` (the
+    contents of ``continual.json``), the state of the past, and ``out`` when written."""
+
+    predictor: Predictor
+    report: dict[str, Any]
+    state: ContinualState
+    out: Path | None = None
+
+    @property
+    def acc(self) -> float:
+        return float(self.report["acc"])
+
+    def predict(self, items: list[Any]) -> list[str]:
+        return self.predictor.predict(items)
+
+
+def _step_data(store: FeatureStore, predictor: Predictor, data: LabeledData, what: str) -> StepData:
+    """Features of ``data``'s training rows (train + validation) and test rows."""
+    backbone = predictor.model.backbone
+    parts = {}
+    for name, splits in (("fit", ("train", "val")), ("test", ("test",))):
+        idx = np.concatenate([data.indices(s) for s in splits])
+        x = store.features(
+            backbone,
+            [data.items[i] for i in idx],
+            [data.keys[i] for i in idx],
+            data.modality,
+            description=f"features: {what} ({name})",
+        )
+        parts[name] = (x, [data.classes[data.labels[i]] for i in idx])
+    return StepData(parts["fit"][0], parts["fit"][1], parts["test"][0], parts["test"][1])
+
+
+def _first_state(
+    bundle: Path,
+    predictor: Predictor,
+    old_data: str | os.PathLike[str] | None,
+    memory: int,
+    seed: int,
+    store: FeatureStore,
+    columns: dict[str, Any],
+) -> tuple[ContinualState, str]:
+    """The state of a bundle that has none yet, from the data it was fit on."""
+    fit = predictor.config.get("fit") or {}
+    source = old_data if old_data is not None else fit.get("source")
+    if not source or not Path(source).exists():
+        where = f" ({source} is not there)" if source else ""
+        raise ContinualError(
+            f"{bundle}: no continual memory yet and no training data to build it from{where}: "
+            "pass --old-data DATA, the data the bundle was fit on"
+        )
+    opts = fit.get("options") or {}
+    split = {k: opts[k] for k in ("val", "test", "seed") if k in opts}
+    cols = {k: opts.get(k, v) for k, v in columns.items()} if old_data is None else columns
+    old = read_data(source, **split, **cols)
+    if old.modality != predictor.modality:
+        raise ContinualError(
+            f"{source}: holds {old.modality} data but the bundle {bundle} takes "
+            f"{predictor.modality}"
+        )
+    if sorted(old.classes) != sorted(predictor.classes):
+        raise ContinualError(
+            f"--old-data {source}: its classes {old.classes} are not the bundle's "
+            f"{predictor.classes}"
+        )
+    first = _step_data(store, predictor, old, "old data")
+    state = start_state(predictor.model.head, first, memory, seed, classes=predictor.classes)
+    return state, str(source)
+
+
+def _config(method: str, options: dict[str, Any]) -> Any:
+    info = get_continual_method(method)
+    fields = {f.name for f in dataclasses.fields(info.config_cls)}
+    given = {k: v for k, v in options.items() if v is not None}
+    wrong = sorted(set(given) - fields)
+    if wrong:
+        flags = ", ".join("--" + w.replace("_", "-") for w in wrong)
+        takes = ", ".join("--" + f.replace("_", "-") for f in sorted(fields)) or "no options"
+        raise ContinualError(f"{flags}: not an option of --method {method} (it takes {takes})")
+    return info.config_cls(**given)
+
+
+def continue_(
+    bundle: str | os.PathLike[str],
+    new_data: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
+    method: str = "replay",
+    memory: int | None = None,
+    *,
+    old_data: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    val: float = 0.15,
+    test: float = 0.15,
+    text_column: str = "text",
+    label_column: str = "label",
+    path_column: str | None = None,
+    options: dict[str, Any] | None = None,
+    store: FeatureStore | None = None,
+) -> ContinueResult:
+    """Add the classes of ``new_data`` to ``bundle`` (class-incremental: every class of
+    ``new_data`` must be new) with continual ``method`` (``headstart methods``, kind
+    continual); write the new bundle to ``out``.
+
+    ``memory``: replay-memory rows kept (class-balanced; default 200, or the bundle's);
+    ``old_data``: the data the bundle was fit on, when its recorded ``fit.source`` is
+    elsewhere (needed once, to build the memory; later bundles carry it); ``options``:
+    the method's own (``epochs``, ``lr``, ``ewc_lambda``, ...). ``continual.json`` holds the
+    accuracy matrix (test accuracy on each step's classes after every step), ACC,
+    forgetting and BWT.
+    """
+    started = time.perf_counter()
+    bundle = Path(bundle)
+    if not (bundle / CONFIG_NAME).is_file():
+        raise ContinualError(f"{bundle}: not a headstart bundle (no {CONFIG_NAME})")
+    config = _config(method, options or {})
+    if memory is not None and memory < 0:
+        raise ContinualError(f"--memory {memory}: must be >= 0 (rows of the replay memory)")
+    inputs = [p for p in (bundle, new_data, old_data) if p is not None]
+    if out is not None:
+        check_out(out, inputs)
+    columns = {"text_column": text_column, "label_column": label_column, "path_column": path_column}
+    predictor = load_bundle(bundle)
+    new = read_data(new_data, val=val, test=test, seed=seed, **columns)
+    if new.modality != predictor.modality:
+        raise ContinualError(
+            f"{new_data}: holds {new.modality} data but the bundle {bundle} takes "
+            f"{predictor.modality} (a continual step keeps the bundle's backbone)"
+        )
+    known = [c for c in new.classes if c in predictor.classes]
+    if known:
+        raise ContinualError(
+            f"{new_data}: class-incremental step, but {', '.join(map(repr, known))} already "
+            f"in {bundle} ({', '.join(predictor.classes)}); a step must bring only new classes"
+        )
+    if out is not None:
+        check_out(out, [*inputs, *new.items] if new.modality != "text" else inputs)
+        clean_stale_temps(Path(out).absolute().parent)
+    store = store if store is not None else FeatureStore()
+    store.check_writable()
+    passes = store.forward_passes
+    if (bundle / STATE_NAME).is_file():
+        state = ContinualState.load(bundle)
+        if state.classes != predictor.classes:
+            raise ContinualError(
+                f"{bundle / STATE_NAME}: its classes {state.classes} are not those of "
+                f"{bundle / CONFIG_NAME} ({predictor.classes}); the bundle was edited"
+            )
+        if memory is not None:
+            state.memory_size = memory
+        first_source = None
+    else:
+        state, first_source = _first_state(
+            bundle,
+            predictor,
+            old_data,
+            DEFAULT_MEMORY if memory is None else memory,
+            seed,
+            store,
+            columns,
+        )
+    step = _step_data(store, predictor, new, "new step")
+    head = learn_step(predictor.model.head, state, step, method, config, seed)
+    for note in state.steps[-1]["notes"]:
+        say(f"[yellow]{method}[/]: {note}")
+    model = TransferModel(predictor.model.backbone, head).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    r = matrix_array(state)
+    metrics = continual_metrics(r)
+    report = {
+        "bundle": str(bundle),
+        "new_data": str(new_data),
+        "old_data": first_source,
+        "method": method,
+        "config": dataclasses.asdict(config),
+        "scenario": "class-incremental",
+        "classes": state.classes,
+        "tasks": state.tasks,
+        "memory": {"size": state.memory_size, "rows": len(state.memory_y)},
+        "matrix": [[None if np.isnan(v) else float(v) for v in row] for row in r],
+        "matrix_note": "matrix[i][j]: test accuracy on task j's classes (argmax over every "
+        "class seen) after step i",
+        **metrics,
+        "steps": state.steps,
+        "forward_passes": store.forward_passes - passes,
+        "seconds": time.perf_counter() - started,
+        "seed": seed,
+        "command": continue_command(bundle, new_data, out, method, memory, old_data, seed),
+    }
+    extra = {k: v for k, v in predictor.config.items() if k not in _OWN_KEYS}
+    extra["continual"] = {"steps": len(state.tasks), "last_method": method, "tasks": state.tasks}
+    new_predictor = Predictor(model, list(state.classes), {**predictor.config, **extra})
+    result = ContinueResult(new_predictor, report, state)
+    if out is not None:
+        with atomic_dir(out) as tmp:
+            write_bundle_into(tmp, model, state.classes, extra)
+            state.save(tmp)
+            atomic_write_json(tmp / REPORT_NAME, report)
+        result.out = Path(out)
+    say(
+        f"[bold]{method}[/]: ACC {metrics['acc']:.3f}, forgetting {metrics['forgetting']:.3f}, "
+        f"BWT {metrics['bwt']:.3f} after {len(state.tasks)} steps"
+    )
+    return result
+
+
+def continue_command(
+    bundle: Any,
+    new_data: Any,
+    out: Any,
+    method: str,
+    memory: int | None,
+    old_data: Any,
+    seed: int,
+) -> str:
+    """The ``headstart continue`` command line that reproduces the step."""
+    words = ["headstart", "continue", str(bundle), str(new_data), "--out", str(out or "OUT")]
+    words += ["--method", method]
+    for flag, value in (("--memory", memory), ("--old-data", old_data), ("--seed", seed or None)):
+        if value is not None:
+            words += [flag, str(value)]
+    return shlex.join(words)
+
+
+__all__ = ["REPORT_NAME", "ContinueResult", "continue_", "continue_command"]
