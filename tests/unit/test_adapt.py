@@ -256,3 +256,27 @@ def test_dann_bundle_logs_its_loss_terms(
     assert json.loads((out / "headstart.json").read_text())["head"]["hidden"] == [256]
     proba = headstart.load(out).predict_proba(result.target_items[:3])
     np.testing.assert_allclose(proba, result.target_proba[:3], atol=1e-4)
+
+
+def test_cli_method_options_come_from_the_method_configs(
+    tiny_images: Path, target_dir: Path, tmp_path: Path
+) -> None:
+    """`--epochs 2 --weight 0.5` set CDAN's config (at most 2 epochs in its history), are
+    stored in adapt.json and in the reproduce command; a refused value names its flag."""
+    from typer.testing import CliRunner
+
+    from headstart.cli import app
+
+    out = tmp_path / "cdan"
+    args = ["adapt", str(tiny_images), str(target_dir), "--model", CNN, "-q"]
+    opts = ["--method", "cdan", "--epochs", "2", "--weight", "0.5"]
+    res = CliRunner().invoke(app, [*args, "--out", str(out), *opts])
+    assert res.exit_code == 0, res.output
+    rep = json.loads((out / "adapt.json").read_text())
+    assert rep["configs"]["cdan"] == {"epochs": 2, "lr": 0.001, "weight": 0.5}
+    assert "--epochs 2" in rep["command"] and "--weight 0.5" in rep["command"]
+    cdan = next(r for r in rep["candidates"] if r["method"] == "cdan")
+    assert 1 <= len(cdan["history"]) <= 2
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "bad"), "--epochs", "0"])
+    assert res.exit_code == 2 and "--epochs" in res.output and "> 0" in res.output
+    assert not (tmp_path / "bad").exists()

@@ -11,6 +11,7 @@ if the target came with labels, are they read: to score every candidate, reporte
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import time
@@ -269,8 +270,19 @@ def adapt(
         "seconds": seconds,
         "forward_passes": store.forward_passes - passes,
         "seed": seed,
+        "configs": {k: dataclasses.asdict(v) for k, v in (configs or {}).items()},
         "command": adapt_command(
-            source, target, out, method, model, target_labelled, layer, image_size, seed
+            source,
+            target,
+            out,
+            method,
+            model,
+            target_labelled,
+            layer,
+            image_size,
+            seed,
+            validator,
+            configs,
         ),
     }
     from headstart.adapt._outputs import build_metrics, write_outputs
@@ -397,19 +409,33 @@ def adapt_command(
     layer: str | None,
     image_size: int | None,
     seed: int,
+    validator: str = "im+rv",
+    configs: dict[str, Any] | None = None,
 ) -> str:
-    """The ``headstart adapt`` command line that reproduces the run."""
+    """The ``headstart adapt`` command line that reproduces the run (a method option set
+    in ``configs`` away from its default becomes its flag)."""
+    from headstart._options import flag_of
+
     words = ["headstart", "adapt", str(source), str(target), "--out", str(out or "OUT")]
     for flag, value in (
         ("--method", None if method == "auto" else method),
         ("--model", model),
         ("--target-labelled", labelled),
+        ("--validator", None if validator == "im+rv" else validator),
         ("--layer", layer),
         ("--image-size", image_size),
         ("--seed", seed or None),
     ):
         if value is not None:
             words += [flag, str(value)]
+    flags: dict[str, str] = {}
+    for config in (configs or {}).values():
+        for f in dataclasses.fields(config):
+            value = getattr(config, f.name)
+            if value != f.default:
+                flags.setdefault(flag_of(f), str(value))
+    for flag, value in flags.items():
+        words += [flag, value]
     return shlex.join(words)
 
 

@@ -14,6 +14,8 @@ from rich.table import Table
 
 import headstart
 from headstart._progress import set_quiet
+from headstart.adapt import list_adapt_methods
+from headstart.cli._config_flags import with_config_flags
 from headstart.cli._options import with_options
 from headstart.data._modality import get_modality
 
@@ -297,6 +299,7 @@ def shift(
 
 
 @app.command("adapt")
+@with_config_flags(list_adapt_methods)
 def adapt_command(
     source: Annotated[Path, typer.Argument(help="Labelled source data, as for `fit`.")],
     target: Annotated[
@@ -326,8 +329,12 @@ def adapt_command(
     label_column: Annotated[str, typer.Option()] = "label",
     as_json: Annotated[bool, typer.Option("--json", help="Print adapt.json.")] = False,
     quiet: Quiet = False,
+    configs: dict[str, Any] | None = None,
 ) -> None:
-    """Adapt a model trained on labelled SOURCE to an unlabelled TARGET domain; write a bundle."""
+    """Adapt a model trained on labelled SOURCE to an unlabelled TARGET domain; write a bundle.
+
+    The method options (--epochs, --reg, ...) come from each method's config and apply
+    to every method that has them."""
     set_quiet(quiet or as_json)
     result = headstart.adapt(
         source,
@@ -342,6 +349,7 @@ def adapt_command(
         seed=seed,
         text_column=text_column,
         label_column=label_column,
+        configs=configs,
     )
     rep = result.report
     if as_json:
