@@ -3,6 +3,8 @@ embedding, the MFCC baseline, fit / predict / evaluate / compare / bundle, the r
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import shutil
 from pathlib import Path
@@ -127,6 +129,38 @@ def test_cli_fit_without_model_then_predict(spoken: Path, tmp_path: Path) -> Non
     rows = json.loads(done.output[done.output.index("[") :])
     assert [r["input"] for r in rows] == files
     assert "unreadable audio" in done.output
+    done = runner.invoke(app, ["evaluate", str(out), str(spoken), "--json"])
+    assert done.exit_code == 0, done.output
+    scored = json.loads(done.output[done.output.index("{") :])
+    assert scored["n"] == 32 and scored["accuracy"] >= 0.6
+    assert sum(map(sum, scored["confusion"])) == 32
+
+
+@needs_espeak
+def test_cli_rank_scores_the_audio_backbones(spoken: Path) -> None:
+    models = "speech_embedding.openwakeword,test_audio.tiny"
+    done = CliRunner().invoke(app, ["rank", str(spoken), "--models", models, "--json", "-q"])
+    assert done.exit_code == 0, done.output
+    ranking = json.loads(done.output[done.output.index("{") :])
+    assert {r["model"] for r in ranking["rows"]} == set(models.split(","))
+    assert ranking["recommended"]["model"] == "speech_embedding.openwakeword"
+    assert ranking["rows"][0]["feature_dim"] == 192
+
+
+@needs_espeak
+def test_adapt_runs_on_a_cross_voice_shift(tmp_path: Path) -> None:
+    shift = spoken_words_folder(
+        tmp_path / "shift", WORDS, ("en-us", "en-gb"), (140, 180), (40, 60), 25, ("en-gb",)
+    )
+    out = tmp_path / "ad"
+    done = CliRunner().invoke(
+        app, ["adapt", str(shift / "train"), str(shift / "test"), "--out", str(out), "-q"]
+    )
+    assert done.exit_code == 0, done.output
+    report = json.loads((out / "adapt.json").read_text(encoding="utf-8"))
+    assert report["model"] == DEFAULT_MODELS["audio"]
+    assert report["chosen"] in {row["method"] for row in report["candidates"]}
+    assert headstart.load_bundle(out).predict([str(next((shift / "test" / "no").iterdir()))])
 
 
 @needs_espeak
@@ -148,6 +182,34 @@ def test_trainable_audio_backbone_finetunes(spoken: Path) -> None:
     assert result.metrics["strategy"] == "finetune"
     proba = result.predict_proba([str(next((spoken / "yes").iterdir()))])
     assert proba.shape == (1, 4) and np.isclose(proba.sum(), 1.0)
+
+
+def test_report_shows_audio_as_spectrograms_in_data_and_mistakes(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from headstart.evaluate._report_items import spectrogram_uri
+    from headstart.evaluate._report_sections import data_section, mistakes_section
+
+    low, high = tmp_path / "low.wav", tmp_path / "high.ogg"
+    sf.write(low, _tone(0.5, 16000, 200.0), 16000)
+    sf.write(high, _tone(0.5, 16000, 6000.0), 16000)
+    rows = [
+        {"item": str(low), "label": "lo", "predicted": "hi", "probability": 0.9, "correct": False},
+        {"item": str(high), "label": "hi", "predicted": "hi", "probability": 0.8, "correct": True},
+    ]
+    mistakes = str(mistakes_section(rows))
+    assert mistakes.count("data:image/png;base64,") == 1 and 'alt="low.wav"' in mistakes
+    data = str(data_section(["hi", "lo"], {"test": {"hi": 1, "lo": 1}}, [], rows))
+    assert data.count("data:image/png;base64,") == 2
+    # low frequencies at the bottom: the 200 Hz tone darkens the bottom rows, 6 kHz the top
+    for path, dark_half in ((low, "bottom"), (high, "top")):
+        uri = spectrogram_uri(str(path))
+        assert uri is not None
+        png = base64.b64decode(uri.split(",", 1)[1])
+        img = np.asarray(Image.open(io.BytesIO(png)), dtype=float)
+        top, bottom = img[: len(img) // 2].mean(), img[len(img) // 2 :].mean()
+        assert (bottom < top) if dark_half == "bottom" else (top < bottom)
+    assert spectrogram_uri(str(tmp_path / "gone.wav")) is None
 
 
 def test_hub_audio_encoder_is_a_clear_offline_error() -> None:
