@@ -25,6 +25,13 @@ or, for ``bf16``, has no native support falls back to ``torch`` with a note. Job
 :data:`PROBE_MIN_ITEMS` items skip the probe and run on ``torch`` unless the graph is
 already cached (an export costs seconds that a small job does not win back).
 
+The probe's verdict is kept next to the graph (``engine.json``: the engine chosen, each
+candidate's parity and rate), keyed by the machine (CPU name and flags, threads) and the
+torch and ONNX Runtime versions. A later extraction with the same backbone on the same
+machine reuses it and skips the probe (and a forced engine that passed there skips its
+check); another machine, thread count or version probes again. Delete the file to
+re-measure (the machine's load may have changed).
+
 The feature cache's key does **not** depend on the engine: the parity check bounds how far
 an engine's features may be from the reference's, so they are the same features for every
 use downstream (the heads fit on them reach the same accuracy, measured in
@@ -34,6 +41,7 @@ use downstream (the heads fit on them reach the same accuracy, measured in
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -45,7 +53,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from headstart._io import atomic_write_bytes
+from headstart._io import atomic_write_bytes, atomic_write_json
 from headstart.zoo._backbone import Backbone
 
 ENGINES = ("auto", "torch", "onnx", "bf16")
@@ -55,6 +63,7 @@ PROBE_CLOSE = 0.5
 PARITY_ITEMS = 8
 PROBE_MIN_ITEMS = 512
 GRAPH_NAME = "backbone.onnx"
+VERDICT_NAME = "engine.json"
 
 Runner = Callable[[Any], np.ndarray]
 
@@ -154,13 +163,17 @@ def onnx_runner(
 class EngineReport:
     """What an extraction ran on: the engine asked for and the one used, each candidate's
     parity (smallest row cosine with the fp32 reference) and probe rate (items/s, best
-    round), and notes (fallbacks and why)."""
+    round), notes (fallbacks and why), the seconds the probe spent on its sample (beyond
+    real work), and whether a cached verdict was reused instead."""
 
     requested: str
     used: str = "torch"
     parity: dict[str, float] = field(default_factory=dict)
     rates: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    probe_seconds: float = 0.0
+    reused: bool = False
+    onnx_threads: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -170,6 +183,9 @@ class EngineReport:
             "probe_items_per_s": self.rates,
             "tolerance": {"min_row_cosine": PARITY_COSINE},
             "notes": self.notes,
+            "probe_seconds": self.probe_seconds,
+            "verdict_reused": self.reused,
+            "onnx_threads": self.onnx_threads,
             "cpu": cpu_name(),
             "native_bf16": native_bf16(),
             "threads": torch.get_num_threads(),
@@ -211,6 +227,113 @@ def head_rows(inputs: Any, k: int) -> tuple[Any, int]:
     return inputs, Backbone.batch_size(inputs)
 
 
+def verdict_key() -> dict[str, Any]:
+    """What a probe's verdict depends on besides the backbone (which keys the entry)."""
+    try:
+        import onnxruntime
+
+        ort_version = onnxruntime.__version__
+    except ImportError:
+        ort_version = None
+    m = machine()
+    return {
+        "cpu": m["cpu"],
+        "flags": m["flags"],
+        "threads": m["torch_threads"],
+        "torch": torch.__version__,
+        "onnxruntime": ort_version,
+    }
+
+
+def read_verdict(graph: Path | None) -> dict[str, Any] | None:
+    """The verdict kept next to ``graph`` when it was made on this machine, else ``None``."""
+    if graph is None:
+        return None
+    try:
+        verdict = json.loads((graph.parent / VERDICT_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(verdict, dict) or verdict.get("key") != verdict_key():
+        return None
+    return verdict
+
+
+def write_verdict(graph: Path | None, report: EngineReport) -> None:
+    if graph is None:
+        return
+    verdict = {
+        "key": verdict_key(),
+        "used": report.used,
+        "parity": report.parity,
+        "rates": report.rates,
+        "onnx_threads": report.onnx_threads,
+    }
+    with contextlib.suppress(OSError):  # a read-only cache: probe again next time
+        atomic_write_json(graph.parent / VERDICT_NAME, verdict)
+
+
+def _make_runner(
+    name: str, backbone: Backbone, inputs: Any, graph: Path | None, threads: int | None = None
+) -> Runner:
+    if name == "onnx":
+        return onnx_runner(backbone, inputs, graph, threads)
+    return bf16_runner(backbone) if name == "bf16" else torch_runner(backbone)
+
+
+def _from_verdict(
+    backbone: Backbone, requested: str, inputs: Any, graph: Path | None, report: EngineReport
+) -> Runner | None:
+    """The runner a cached verdict names for ``requested`` (``None``: probe instead)."""
+    verdict = read_verdict(graph)
+    if verdict is None:
+        return None
+    name = verdict.get("used") if requested == "auto" else requested
+    passed = name == "torch" or verdict.get("parity", {}).get(name, 0.0) >= PARITY_COSINE
+    usable = name in ENGINES[1:] and (name != "onnx" or (graph is not None and graph.is_file()))
+    if not (passed and usable) or (name == "bf16" and not native_bf16()):
+        return None
+    try:
+        threads = verdict.get("onnx_threads") if name == "onnx" else None
+        run = _make_runner(str(name), backbone, inputs, graph, threads)
+    except Exception:  # the graph no longer loads: measure again
+        return None
+    report.used, report.reused = str(name), True
+    report.onnx_threads = verdict.get("onnx_threads") if name == "onnx" else None
+    report.parity = dict(verdict.get("parity", {}))
+    report.rates = dict(verdict.get("rates", {}))
+    report.notes.append(f"{name}: chosen by the probe verdict kept in {VERDICT_NAME}")
+    return run
+
+
+def _probe(
+    name: str,
+    backbone: Backbone,
+    inputs: Any,
+    graph: Path | None,
+    sample: Any,
+    k: int,
+    report: EngineReport,
+) -> tuple[Runner, np.ndarray, float]:
+    """Engine ``name``'s runner, its output on ``sample`` and its rate (second call timed).
+    ONNX Runtime is tried at torch's thread count and, when that is more, at one thread:
+    on cores that other work keeps busy, one thread that never waits for a descheduled
+    sibling measured faster (``bench/throughput.py``); the faster one is kept."""
+    threads = torch.get_num_threads()
+    best: tuple[Runner, np.ndarray, float] | None = None
+    for t in [threads, 1][: 2 if name == "onnx" and threads > 1 else 1]:
+        if t != threads and not (graph is not None and graph.is_file()):
+            break  # the graph is not kept: a second export would cost more than it saves
+        run = _make_runner(name, backbone, inputs, graph, t if name == "onnx" else None)
+        run(sample)
+        got, rate = _timed(run, sample, k)
+        if best is None or rate > best[2]:
+            best = (run, got, rate)
+            if name == "onnx":
+                report.onnx_threads = t
+    assert best is not None
+    return best
+
+
 def run_engines(
     backbone: Backbone,
     batches: Iterator[tuple[list[int], Any]],
@@ -227,19 +350,21 @@ def run_engines(
     first = next(batches, None)
     if first is None:
         return
+    if requested != "torch":
+        reused = _from_verdict(backbone, requested, first[1], graph, report)
+        if reused is not None:
+            yield first[0], reused(first[1])
+            for idx, inputs in batches:
+                yield idx, reused(inputs)
+            return
+    started = time.perf_counter()
     if tries:
         sample, k = head_rows(first[1], PARITY_ITEMS)
         ref = runners["torch"](sample)  # the first call warms up; the second is timed
         ref, report.rates["torch"] = _timed(runners["torch"], sample, k)
         for name in tries:
             try:
-                run = (
-                    onnx_runner(backbone, first[1], graph)
-                    if name == "onnx"
-                    else bf16_runner(backbone)
-                )
-                run(sample)
-                got, rate = _timed(run, sample, k)
+                run, got, rate = _probe(name, backbone, first[1], graph, sample, k, report)
             except Exception as exc:  # an export or runtime failure: that engine is out
                 report.notes.append(f"{name}: failed ({str(exc).splitlines()[0][:200]}); not used")
                 continue
@@ -251,6 +376,7 @@ def run_engines(
                     f"{name}: parity check failed (row cosine {cos:.6f} < {PARITY_COSINE}); "
                     "not used"
                 )
+    report.probe_seconds = time.perf_counter() - started
     if requested != "auto":
         report.used = requested if requested in runners else "torch"
         if report.used != requested and not report.notes:
@@ -270,6 +396,8 @@ def run_engines(
                     yield nxt[0], out
             first = None
             report.used = max(close, key=report.rates.__getitem__)
+        if tries:
+            write_verdict(graph, report)
     chosen = runners[report.used]
     if first is not None:
         yield first[0], chosen(first[1])
@@ -298,6 +426,7 @@ def machine() -> dict[str, Any]:
 __all__ = [
     "ENGINES",
     "PARITY_COSINE",
+    "VERDICT_NAME",
     "EngineReport",
     "cpu_flags",
     "machine",
