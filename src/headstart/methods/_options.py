@@ -53,8 +53,9 @@ def rate(text: str) -> float | str:
 
 def lr(default: float) -> Any:
     return option(
-        "Stage 2 learning rate (finetune: of the top block; bitfit: of the biases) and the "
-        "head's, or auto (a learning-rate range test: the rate at the loss minimum / 10).",
+        "Stage 2 learning rate (finetune: of the top block; bitfit: of the biases; lora: of "
+        "the adapters) and the head's, or auto (a learning-rate range test: the rate at the "
+        "loss minimum / 10).",
         default=default,
         parse=rate,
         check=lambda v: v == "auto" or (isinstance(v, int | float) and v > 0),
