@@ -130,6 +130,27 @@ def test_prototype_and_refit_are_nearly_free_and_strong(split_digits):
     assert state.proto_counts.sum() == len(x)
 
 
+def test_slda_is_batch_lda_whatever_the_step_order(split_digits):
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    head, state, m = run_sequence(split_digits, "slda", memory=0, seed=0)
+    assert len(state.memory_y) == 0  # no stored examples: running sums only
+    back, state_b, _ = run_sequence(split_digits[::-1], "slda", memory=0, seed=0)
+    xt = np.concatenate([s.x_test for s in split_digits])
+    with torch.no_grad():
+        t = torch.from_numpy(xt)
+        ours = [state.classes[i] for i in head(t).argmax(1).numpy()]
+        rev = [state_b.classes[i] for i in back(t).argmax(1).numpy()]
+    assert ours == rev  # the same model, whatever the order of the steps
+    # sklearn's LDA on every training row at once, same shrinkage, equal priors
+    x = np.concatenate([s.x for s in split_digits])
+    y = np.concatenate([s.labels for s in split_digits])
+    lda = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=0.05, priors=np.full(10, 0.1))
+    want = lda.fit(x, y).predict(xt)
+    assert np.mean(np.array(ours) == want) > 0.99
+    assert m["acc"] > 0.9
+
+
 def test_every_method_is_registered_and_runs_a_step(split_digits):
     names = [m.name for m in list_continual_methods()]
     assert names[:5] == ["naive", "replay", "ewc", "lwf", "prototype"]

@@ -25,7 +25,9 @@ def continue_command(
     ],
     method: Annotated[
         str,
-        typer.Option(help="naive | replay | ewc | lwf | prototype | refit (`headstart methods`)."),
+        typer.Option(
+            help="naive | replay | ewc | lwf | prototype | refit | slda (`headstart methods`)."
+        ),
     ] = "replay",
     memory: Annotated[
         int | None,
@@ -42,6 +44,9 @@ def continue_command(
     lwf_alpha: Annotated[float | None, typer.Option(help="lwf: distillation weight.")] = None,
     lwf_temperature: Annotated[
         float | None, typer.Option(help="lwf: distillation temperature.")
+    ] = None,
+    slda_shrinkage: Annotated[
+        float | None, typer.Option(help="slda: covariance shrinkage, in [0, 1).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed (split of NEW_DATA, training).")] = 0,
     val: Annotated[float, typer.Option(help="Validation share of NEW_DATA.")] = 0.15,
@@ -64,6 +69,7 @@ def continue_command(
         "ewc_lambda": ewc_lambda,
         "lwf_alpha": lwf_alpha,
         "lwf_temperature": lwf_temperature,
+        "slda_shrinkage": slda_shrinkage,
     }
     result = headstart.continue_(
         bundle,

@@ -14,6 +14,10 @@ over every class seen, on cached features (the backbone stays frozen).
                training): nearly free on frozen features
 ``refit``      a logistic-regression head re-fit on the replay memory plus the new step
                (class-balanced weights): nearly free too
+``slda``       streaming linear discriminant analysis: exact class means and a shared,
+               shrunk covariance of every example ever seen (running sums, no stored
+               examples, no training); on frozen features it equals LDA fit on all the
+               steps at once, whatever their order
 =============  ===========================================================================
 """
 
@@ -132,6 +136,21 @@ class LwfConfig(TrainConfig):
     lwf_temperature: float = option(
         "lwf: distillation temperature.", default=2.0, check=positive, must="> 0"
     )
+
+
+@dataclass(frozen=True)
+class SldaConfig:
+    slda_shrinkage: float = option(
+        "slda: covariance shrinkage towards its mean variance, in [0, 1).",
+        default=0.05,
+        check=lambda v: isinstance(v, int | float) and 0 <= v < 1,
+        must="in [0, 1)",
+    )
+
+    def __post_init__(self) -> None:
+        from headstart._options import _check_all
+
+        _check_all(self)
 
 
 @dataclass(frozen=True)
@@ -281,6 +300,41 @@ def prototype(task: StepTask, config: NoConfig) -> StepResult:
     return StepResult(head.eval(), [row])
 
 
+def slda(task: StepTask, config: SldaConfig) -> StepResult:
+    r"""Linear discriminant analysis from the state's running sums plus this step's rows:
+    class means :math:`\mu_k`, the pooled within-class covariance
+    :math:`\Sigma_w = (\sum_n x_n x_n^\top - \sum_k n_k \mu_k \mu_k^\top) / (N - K)`,
+    shrunk: :math:`\Sigma = (1 - \alpha)\Sigma_w + \alpha\,\frac{\mathrm{tr}\,\Sigma_w}{D} I`;
+    logits :math:`w_k^\top x + b_k` with :math:`w_k = \Sigma^{-1}\mu_k`,
+    :math:`b_k = -\frac12 \mu_k^\top \Sigma^{-1} \mu_k` (equal class priors). Streaming
+    LDA (Hayes & Kanan, 2020) with exact rather than running-average statistics."""
+    from headstart.surgery._model import Standardize, make_head
+
+    st = task.state
+    x = np.asarray(task.x, dtype=np.float64)
+    sums = np.zeros((task.n_classes, st.dim))
+    counts = np.zeros(task.n_classes)
+    sums[: len(st.raw_sums)], counts[: len(st.proto_counts)] = st.raw_sums, st.proto_counts
+    np.add.at(sums, task.y, x)
+    np.add.at(counts, task.y, 1.0)
+    if (counts == 0).any():
+        missing = [st.classes[i] for i in np.flatnonzero(counts == 0) if i < len(st.classes)]
+        raise HeadError(f"no training example of class(es) {missing}: no class mean for them")
+    n = counts.sum()
+    mu = sums / counts[:, None]
+    within = (st.scatter + x.T @ x - (mu * counts[:, None]).T @ mu) / max(n - task.n_classes, 1)
+    a = config.slda_shrinkage
+    cov = (1 - a) * within + a * max(np.trace(within) / st.dim, 1e-12) * np.eye(st.dim)
+    w = np.linalg.solve(cov, mu.T).T
+    b = -0.5 * (w * mu).sum(1)
+    head = make_head(st.dim, task.n_classes, hidden=(), dropout=0.0)
+    head[0] = Standardize.identity(st.dim)
+    with torch.no_grad():
+        head[-1].weight.copy_(torch.from_numpy(w.astype(np.float32)))
+        head[-1].bias.copy_(torch.from_numpy(b.astype(np.float32)))
+    return StepResult(head.eval(), [{"stage": "slda", "examples": int(n), "shrinkage": a}])
+
+
 def refit(task: StepTask, config: NoConfig) -> StepResult:
     """A logistic-regression head on the replay memory plus the new step, each class
     weighted by the inverse of its count (the memory holds few rows of each old class);
@@ -330,6 +384,13 @@ register_continual_method(
     uses=("class sums", "memory"),
 )
 register_continual_method(
+    "slda",
+    slda,
+    SldaConfig,
+    "streaming LDA: exact class means and shared covariance of every example seen",
+    uses=("class sums",),
+)
+register_continual_method(
     "refit",
     refit,
     NoConfig,
@@ -343,6 +404,7 @@ __all__ = [
     "HeadError",
     "LwfConfig",
     "NoConfig",
+    "SldaConfig",
     "StepResult",
     "StepTask",
     "TrainConfig",

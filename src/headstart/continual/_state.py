@@ -1,4 +1,4 @@
-"""What a continual bundle remembers of its past steps (``continual.safetensors``).
+r"""What a continual bundle remembers of its past steps (``continual.safetensors``).
 
 * ``memory_x`` ``(M, D)`` / ``memory_y`` ``(M,)``: the replay memory, cached backbone
   features of at most ``memory_size`` training examples, class-balanced
@@ -11,6 +11,10 @@
   prototypes, the sum of every training example's transformed feature per class (the
   SimpleShot ``cl2n`` transform about the first step's mean), exact class means without
   storing examples.
+* ``raw_sums`` ``(K, D)`` and ``scatter`` ``(D, D)``: the per-class sums and the
+  second-moment matrix :math:`\sum_n x_n x_n^\top` of every training feature, for the
+  streaming LDA (``slda``): the exact class means and shared covariance of every example
+  ever seen, without storing them.
 
 Labels are indices into ``classes`` (every class seen, in the order the steps added them);
 ``tasks`` lists each step's classes.
@@ -45,6 +49,8 @@ class ContinualState:
     proto_centre: np.ndarray
     proto_sums: np.ndarray
     proto_counts: np.ndarray
+    raw_sums: np.ndarray
+    scatter: np.ndarray
     fisher: dict[str, np.ndarray] = field(default_factory=dict)
     matrix: list[list[float]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
@@ -81,6 +87,12 @@ class ContinualState:
         np.add.at(sums, y, z)
         np.add.at(counts, y, 1.0)
         self.proto_sums, self.proto_counts = sums, counts
+        raw = np.zeros((k, self.dim), dtype=np.float64)
+        raw[: len(self.raw_sums)] = self.raw_sums
+        x64 = np.asarray(x, dtype=np.float64)
+        np.add.at(raw, y, x64)
+        self.raw_sums = raw
+        self.scatter = self.scatter + x64.T @ x64
         self.memory_x, self.memory_y = update_memory(
             self.memory_x, self.memory_y, x, y, self.memory_size, seed
         )
@@ -98,6 +110,8 @@ class ContinualState:
             "proto_centre": self.proto_centre.astype(np.float64),
             "proto_sums": self.proto_sums.astype(np.float64),
             "proto_counts": self.proto_counts.astype(np.float64),
+            "raw_sums": self.raw_sums.astype(np.float64),
+            "scatter": self.scatter.astype(np.float64),
             **{f"fisher.{k}": v.astype(np.float32) for k, v in self.fisher.items()},
         }
         meta = {
@@ -134,6 +148,8 @@ class ContinualState:
             a["proto_centre"],
             a["proto_sums"],
             a["proto_counts"],
+            a["raw_sums"],
+            a["scatter"],
             fisher,
             [list(r) for r in meta["matrix"]],
             list(meta["steps"]),
@@ -156,6 +172,8 @@ def empty_state(dim: int, memory_size: int, centre: np.ndarray) -> ContinualStat
         centre.astype(np.float64),
         np.zeros((0, dim)),
         np.zeros(0),
+        np.zeros((0, dim)),
+        np.zeros((dim, dim)),
     )
 
 
