@@ -288,6 +288,8 @@ def test_continue_writes_a_bundle_that_carries_its_memory(text_bundle, tmp_path:
     assert rep["bwt"] == pytest.approx(backward_transfer(matrix_array(r.state)))
     assert rep["acc"] > 0.75, rep["matrix"]
     assert rep["command"].startswith("headstart continue")
+    chart = (out / "continual.svg").read_text()
+    assert chart.startswith("<svg") and chart.count("<rect") == 3  # the lower triangle
     # Offline, from the folder alone (the old data gone): the same model, old and new
     # classes predicted.
     old.unlink()

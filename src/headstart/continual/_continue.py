@@ -41,6 +41,7 @@ from headstart.data._readers import read_data
 from headstart.surgery._model import TransferModel
 
 REPORT_NAME = "continual.json"
+CHART_NAME = "continual.svg"
 DEFAULT_MEMORY = 200
 # Keys write_bundle_into sets itself; the rest of headstart.json is carried over.
 _OWN_KEYS = (
@@ -257,12 +258,52 @@ def continue_(
             write_bundle_into(tmp, model, state.classes, extra)
             state.save(tmp)
             atomic_write_json(tmp / REPORT_NAME, report)
+            (tmp / CHART_NAME).write_text(matrix_svg(r, state.tasks), encoding="utf-8")
         result.out = Path(out)
     say(
         f"[bold]{method}[/]: ACC {metrics['acc']:.3f}, forgetting {metrics['forgetting']:.3f}, "
         f"BWT {metrics['bwt']:.3f} after {len(state.tasks)} steps"
     )
     return result
+
+
+def matrix_svg(r: np.ndarray, tasks: list[list[str]]) -> str:
+    """The accuracy matrix as an SVG chart: one row per step, one column per task, each
+    cell shaded by its accuracy (white 0 to green 1) and labelled with it."""
+    from xml.sax.saxutils import escape
+
+    cell, left, top = 64, 96, 40
+    t = len(r)
+    width, height = left + cell * t + 8, top + cell * t + 8
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'font-family="sans-serif" font-size="12">',
+        f'<text x="{left}" y="14">test accuracy on task j (columns) after step i (rows)</text>',
+    ]
+    for j, task in enumerate(tasks):
+        name = escape(",".join(task))[:10]
+        x = left + j * cell + cell / 2
+        parts.append(f'<text x="{x}" y="{top - 6}" text-anchor="middle">{name}</text>')
+    for i in range(t):
+        y = top + i * cell
+        parts.append(
+            f'<text x="{left - 8}" y="{y + cell / 2 + 4}" text-anchor="end">step {i}</text>'
+        )
+        for j in range(t):
+            v = r[i, j]
+            if np.isnan(v):
+                continue
+            g = int(255 - 155 * v)
+            parts.append(
+                f'<rect x="{left + j * cell}" y="{y}" width="{cell - 2}" height="{cell - 2}" '
+                f'fill="rgb({g},{int(255 - 60 * v)},{g})"/>'
+            )
+            parts.append(
+                f'<text x="{left + j * cell + cell / 2 - 1}" y="{y + cell / 2 + 4}" '
+                f'text-anchor="middle">{v:.2f}</text>'
+            )
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
 
 
 def continue_command(
@@ -283,4 +324,11 @@ def continue_command(
     return shlex.join(words)
 
 
-__all__ = ["REPORT_NAME", "ContinueResult", "continue_", "continue_command"]
+__all__ = [
+    "CHART_NAME",
+    "REPORT_NAME",
+    "ContinueResult",
+    "continue_",
+    "continue_command",
+    "matrix_svg",
+]
