@@ -23,17 +23,22 @@ texts at the benchmark's mean token count). Also: feature parity of each engine 
 fp32 reference over every item (smallest row cosine, largest ``|a - b| / max|b|``) and the
 test accuracy of ``headstart fit`` (logistic head) on features from each engine; ONNX
 Runtime's intra-op threads and spinning; peak resident memory of a cold extraction at
-500 / 5,000 / 50,000 images (a separate process each).
+500 / 5,000 / 50,000 images (a separate process each); on native-bf16 CPUs, the time of a
+fine-tuning epoch of Lite0 (every layer trained, AdamW) in fp32 and under bf16 autocast,
+interleaved, from the same weights, with the loss each reaches.
 
 Writes ``OUT/throughput.json`` and ``OUT/throughput.md`` (atomically).
 
-    nice .venv/bin/python bench/throughput.py           # about 15 minutes on 2 cores
+    nice .venv/bin/python bench/throughput.py           # every backbone
+    nice .venv/bin/python bench/throughput.py --models efficientnet_lite0.in1k \
+        minilm_l6.sbert_all_v2                          # the README's table
     .venv/bin/python bench/throughput.py --quick        # a smoke run (Lite0, MiniLM)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import datetime as dt
 import json
@@ -162,6 +167,15 @@ def measure_model(
         row["onnx_engine_note"] = warm.engine_report.notes
         entry = warm.entry_dir(backbone)
         graph = entry / GRAPH_NAME
+        for shard in entry.glob("shard-*.npz"):
+            shard.unlink()
+        cold = FeatureStore(tmp / "hs", engine="auto")
+        t = time.perf_counter()
+        cold.features(backbone, items, keys, modality, batch_size=batch)
+        row["auto_cold"] = {
+            "items_per_s": len(items) / (time.perf_counter() - t),
+            **cold.engine_report.to_dict(),
+        }
         engines = ["torch", "onnx", *(["bf16"] if native_bf16() else []), "auto"]
         contenders: dict[str, Callable[[], Any]] = {
             "naive": lambda: _loop(naive_runner(backbone, modality), items, batch)
@@ -274,6 +288,57 @@ def measure_accuracy(
     return out
 
 
+def measure_finetune(
+    images: list[str], model: str, size: int, rounds: int, batch: int = 32
+) -> dict[str, Any]:
+    """Seconds per fine-tuning epoch over ``images`` (decoded once beforehand), every layer
+    trained with AdamW, fp32 against ``torch.autocast("cpu", torch.bfloat16)``; both from
+    the same weights over the same batches, interleaved ``rounds`` times; the epoch's mean
+    loss (first round) shows whether bf16 trains the same."""
+    import torch
+    from torch import nn
+
+    from headstart.data._loader import load_items
+
+    base = _backbone(model, size).train()
+    head = nn.Linear(base.feature_dim, 10)
+    classes = sorted({Path(p).parent.name for p in images})
+    labels = torch.tensor([classes.index(Path(p).parent.name) for p in images])
+    batches = [
+        (base.collate(load_items(images[i : i + batch], "image")), labels[i : i + batch])
+        for i in range(0, len(images), batch)
+    ]
+    out: dict[str, Any] = {"model": model, "input_size": size, "images": len(images)}
+    seconds: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    losses: dict[str, float] = {}
+    for r in range(rounds):
+        for mode in ["fp32", "bf16"] if r % 2 == 0 else ["bf16", "fp32"]:
+            net = nn.Sequential(copy.deepcopy(base), copy.deepcopy(head)).train()
+            opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+            ctx = (
+                torch.autocast("cpu", dtype=torch.bfloat16)
+                if mode == "bf16"
+                else contextlib.nullcontext()
+            )
+            total = 0.0
+            t = time.perf_counter()
+            for x, y in batches:
+                with ctx:
+                    loss = nn.functional.cross_entropy(net(x).float(), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += float(loss.detach())
+            seconds[mode].append(time.perf_counter() - t)
+            losses.setdefault(mode, total / len(batches))
+        print(f"  finetune round {r}: " + str({m: v[-1] for m, v in seconds.items()}), flush=True)
+    out["seconds_per_epoch"] = seconds
+    out["median_seconds"] = {m: float(np.median(v)) for m, v in seconds.items()}
+    out["bf16_speedup"] = float(np.median(np.array(seconds["fp32"]) / np.array(seconds["bf16"])))
+    out["mean_loss_first_epoch"] = losses
+    return out
+
+
 def _backbone(name: str, size: int | None) -> Any:
     """The packaged backbone ``name`` (``size`` px inputs for an image model), headless."""
     import dataclasses
@@ -375,9 +440,10 @@ def markdown(report: dict[str, Any]) -> str:
     lines.append(
         "| model | px | GFLOP/item | "
         + " | ".join(present)
-        + " | auto chose | fp32 roofline | bf16 roofline | best / fp32 roofline |"
+        + " | auto chose | auto cold (probe s) | fp32 roofline | bf16 roofline | "
+        "auto / fp32 roofline |"
     )
-    lines.append("|---" * (len(present) + 7) + "|")
+    lines.append("|---" * (len(present) + 8) + "|")
     for r in report["models"]:
         gf = r["flops_per_item"] / 1e9
         roof32, roof16 = peak32 / gf, peak16 / gf
@@ -386,12 +452,17 @@ def markdown(report: dict[str, Any]) -> str:
             v = r["median"].get(c)
             ratio = r.get("ratio_to_ort", {}).get(c)
             cells.append("" if v is None else f"{v:.0f}" + (f" ({ratio:.2f})" if ratio else ""))
-        best = max(v for k, v in r["median"].items() if k.startswith("hs-"))
-        chose = r["engine_reports"].get("auto", {}).get("used", "")
+        auto = r["median"].get("hs-auto", 0.0)
+        rep = r["engine_reports"].get("auto", {})
+        chose = rep.get("used", "")
+        if rep.get("onnx_threads") and chose == "onnx":
+            chose += f", {rep['onnx_threads']} thread" + ("s" if rep["onnx_threads"] > 1 else "")
+        cold = r.get("auto_cold", {})
+        cold_cell = f"{cold['items_per_s']:.0f} ({cold['probe_seconds']:.1f})" if cold else ""
         lines.append(
             f"| {r['model']} | {r.get('input_size', '')} | {gf:.3f} | "
             + " | ".join(cells)
-            + f" | {chose} | {roof32:.0f} | {roof16:.0f} | {best / roof32:.0%} |"
+            + f" | {chose} | {cold_cell} | {roof32:.0f} | {roof16:.0f} | {auto / roof32:.0%} |"
         )
     if report.get("accuracy"):
         lines += [
@@ -422,6 +493,24 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {t['threads']} | {t['spinning']} | {t['items_per_s']:.0f} |"
             for t in report["threads"]
         ]
+    ft = report.get("finetune") or {}
+    if ft.get("median_seconds"):
+        med = ft["median_seconds"]
+        loss = ft["mean_loss_first_epoch"]
+        lines += [
+            "",
+            f"## Fine-tuning epoch, {ft['model']} at {ft['input_size']} px, {ft['images']} "
+            "images, every layer, AdamW (median of interleaved rounds)",
+            "",
+            "| precision | seconds per epoch | mean loss, first epoch |",
+            "|---|---|---|",
+            f"| fp32 | {med['fp32']:.1f} | {loss['fp32']:.4f} |",
+            f"| bf16 autocast | {med['bf16']:.1f} | {loss['bf16']:.4f} |",
+            "",
+            f"bf16 speed-up: {ft['bf16_speedup']:.2f}x (median per-round ratio).",
+        ]
+    elif ft.get("skipped"):
+        lines += ["", f"Fine-tuning fp32 vs bf16: skipped ({ft['skipped']})."]
     if report.get("rss"):
         lines += [
             "",
@@ -449,6 +538,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--quick", action="store_true", help="smoke run: Lite0 and MiniLM")
+    parser.add_argument("--models", nargs="+", help="backbones to measure (default: all)")
+    parser.add_argument(
+        "--rss-sizes",
+        type=int,
+        nargs="+",
+        help="dataset sizes for peak memory (default: " + ", ".join(map(str, RSS_SIZES)) + ")",
+    )
+    parser.add_argument("--finetune-images", type=int, default=96)
+    parser.add_argument("--finetune-size", type=int, default=224)
     parser.add_argument("--rss-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rss-folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--rss-size", type=int, help=argparse.SUPPRESS)
@@ -470,13 +568,19 @@ def main() -> None:
     started = time.perf_counter()
     image_models = IMAGE_MODELS[:1] if args.quick else IMAGE_MODELS
     text_models = TEXT_MODELS[:1] if args.quick else TEXT_MODELS
-    rss_sizes = RSS_SIZES[:2] if args.quick else RSS_SIZES
+    if args.models:
+        unknown = set(args.models) - set(IMAGE_MODELS) - set(TEXT_MODELS)
+        if unknown:
+            parser.error(f"--models: unknown {', '.join(sorted(unknown))}")
+        image_models = tuple(m for m in IMAGE_MODELS if m in args.models)
+        text_models = tuple(m for m in TEXT_MODELS if m in args.models)
+    rss_sizes = tuple(args.rss_sizes or (RSS_SIZES[:2] if args.quick else RSS_SIZES))
     if args.quick:
-        args.images, args.texts, args.rounds = 64, 128, 2
+        args.images, args.texts, args.rounds, args.finetune_images = 64, 128, 2, 32
     report: dict[str, Any] = {
         "benchmark": "throughput",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": "python bench/throughput.py" + (" --quick" if args.quick else ""),
+        "command": " ".join(["python bench/throughput.py", *sys.argv[1:]]),
         "machine": machine(),
         "platform": platform.platform(),
         "versions": {"torch": torch.__version__, "headstart": headstart.__version__},
@@ -488,6 +592,13 @@ def main() -> None:
     import onnxruntime
 
     report["versions"]["onnxruntime"] = onnxruntime.__version__
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:  # after every section: a cut-off run keeps what it measured
+        report["seconds"] = time.perf_counter() - started
+        atomic_write_json(args.out / "throughput.json", report)
+        atomic_write_text(args.out / "throughput.md", markdown(report))
+
     print(json.dumps(report["machine"]), report["gemm_gflops"], flush=True)
     with tempfile.TemporaryDirectory(prefix="headstart-bench-throughput-") as tmp:
         tmp_path = Path(tmp)
@@ -513,6 +624,7 @@ def main() -> None:
                     print(f"  {name} {size}: failed ({exc})", flush=True)
                     continue
                 report["models"].append(row)
+                save()
         for name in text_models:
             try:
                 report["models"].append(
@@ -520,6 +632,7 @@ def main() -> None:
                 )
             except Exception as exc:
                 print(f"  {name}: failed ({exc})", flush=True)
+            save()
         lite0 = _backbone(IMAGE_MODELS[0], None)
         from headstart.bundle._export import graph_inputs, module_graph
         from headstart.data._loader import load_items
@@ -528,16 +641,26 @@ def main() -> None:
         example, dynamic = graph_inputs(x[:4])
         graph = module_graph(lite0, example, dynamic, "features", "lite0")
         report["threads"] = measure_threads(graph, x.numpy())
+        save()
+        if native_bf16():
+            ft = sorted(str(p) for p in (fashion / "train").rglob("*.png"))
+            report["finetune"] = measure_finetune(
+                ft[: args.finetune_images], IMAGE_MODELS[0], args.finetune_size, args.rounds
+            )
+        else:
+            report["finetune"] = {"skipped": "no native bf16 on this CPU"}
+        save()
         engines = ["torch", "onnx", *(["bf16"] if native_bf16() else [])]
         report["accuracy"] = [measure_accuracy(fashion, IMAGE_MODELS[0], SMALL, engines)]
         rt = rotten_tomatoes_csv(tmp_path / "rt_acc.csv", train=300, test=300, seed=1)
         report["accuracy"].append(measure_accuracy(rt, TEXT_MODELS[0], None, engines))
+        save()
         big = fashion_mnist_folder(tmp_path / "fashion_big", max(rss_sizes) // 10, 1)
-        report["rss"] = measure_rss(big / "train", rss_sizes, 32, IMAGE_MODELS[0])
-    report["seconds"] = time.perf_counter() - started
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(args.out / "throughput.json", report)
-    atomic_write_text(args.out / "throughput.md", markdown(report))
+        report["rss"] = []
+        for n in rss_sizes:  # smallest first; saved after each
+            report["rss"] += measure_rss(big / "train", (n,), 32, IMAGE_MODELS[0])
+            save()
+    save()
     print(markdown(report))
 
 
