@@ -18,6 +18,7 @@ from headstart.compare import CompareResult, compare
 from headstart.continual import ContinueResult, continue_
 from headstart.data import Augment, DataError, LabeledData, read_data
 from headstart.fewshot import ZeroShotResult, add_class, fewshot_eval, remove_class, zeroshot
+from headstart.multitask import MultiTaskResult, fit_multi, load_multitask
 from headstart.select import Ranking, domain_shift, rank
 from headstart.zoo import (
     BackboneSpec,
@@ -42,6 +43,7 @@ __all__ = [
     "FitOptions",
     "FitResult",
     "LabeledData",
+    "MultiTaskResult",
     "Predictor",
     "Ranking",
     "UnknownModelError",
@@ -56,10 +58,12 @@ __all__ = [
     "domain_shift",
     "fewshot_eval",
     "fit",
+    "fit_multi",
     "get_spec",
     "list_specs",
     "load",
     "load_bundle",
+    "load_multitask",
     "rank",
     "read_data",
     "remove_class",

@@ -93,3 +93,95 @@ def test_every_weighting_learns_every_task_on_digits(digits_tasks):
     assert any("train_task:task1" in r for r in fit.history)
     plain = fit_multitask(xtr, ytr, [10, 2, 2], weighting="equal", hidden=64, epochs=2)
     assert plain.model.log_vars.abs().sum() == 0
+
+
+VOCAB = {
+    "sport": ["goal", "match", "team", "score", "player", "league", "coach", "referee"],
+    "food": ["recipe", "bake", "sauce", "flavour", "oven", "garlic", "butter", "dessert"],
+    "tech": ["software", "laptop", "code", "server", "chip", "network", "robot", "battery"],
+    "music": ["guitar", "melody", "chorus", "drums", "singer", "album", "violin", "tempo"],
+}
+GROUP = {"sport": "leisure", "music": "leisure", "food": "home", "tech": "work"}
+
+
+@pytest.fixture
+def table(tmp_path):
+    """``text,topic,group``: 4 topics x 30 rows, the coarse group missing in every 3rd."""
+    import csv
+    import random
+
+    rng = random.Random(0)
+    path = tmp_path / "t.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "topic", "group"])
+        for i in range(30):
+            for c, words in VOCAB.items():
+                w.writerow(
+                    [
+                        " ".join(rng.choices(words, k=10)) + f" {i}",
+                        c,
+                        "" if i % 3 == 0 else GROUP[c],
+                    ]
+                )
+    return path
+
+
+@pytest.fixture
+def cli_error(monkeypatch, capsys):
+    from headstart.cli import main
+
+    def run(*args: str) -> str:
+        monkeypatch.setattr("sys.argv", ["headstart", *args])
+        with pytest.raises(SystemExit) as exc:
+            main()
+        err = capsys.readouterr().err.strip()
+        assert exc.value.code == 2 and "Traceback" not in err, err
+        assert len(err.splitlines()) == 1, err
+        return err
+
+    return run
+
+
+def test_fit_multi_writes_a_model_that_predicts_every_task(table, tmp_path, capsys, monkeypatch):
+    import json
+
+    from headstart.cli import main
+    from headstart.multitask import fit_multi, load_multitask
+
+    out = tmp_path / "mt"
+    r = fit_multi(table, ["topic", "group"], out, model="test_words.tiny", epochs=30, hidden=32)
+    rep = r.report
+    assert rep["classes"] == [["food", "music", "sport", "tech"], ["home", "leisure", "work"]]
+    assert rep["missing_labels"] == {"topic": 0, "group": 40}
+    assert rep["rows"] == {"train": 96, "test": 24}
+    assert rep["delta_m"] == pytest.approx(
+        delta_m(list(rep["multi_task"].values()), list(rep["single_task"].values()))
+    )
+    loaded = load_multitask(out)
+    probes = [" ".join(VOCAB[c]) for c in ("sport", "food")]
+    got = loaded.predict(probes)
+    want = r.predictor.predict_proba(probes)
+    np.testing.assert_allclose(loaded.predict_proba(probes)[0], want[0], atol=1e-6)
+    assert set(got[0]) == {"topic", "group"} and 0 < got[0]["topic"]["probability"] <= 1
+    monkeypatch.setattr("sys.argv", ["headstart", "predict-multi", str(out), *probes, "--json"])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert exc.value.code == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["tasks"]["topic"]["label"] for row in rows] == [g["topic"]["label"] for g in got]
+
+
+def test_fit_multi_bad_input_is_one_line(table, tmp_path, cli_error):
+    one = tmp_path / "one.csv"
+    one.write_text("text,a,b\nx y,p,q\nz w,r,q\n")
+    err = cli_error("fit-multi", str(one), "--label-column", "a,b", "--out", str(tmp_path / "o"))
+    assert "task 'b': only one class ('q')" in err and "one.csv" in err
+    err = cli_error(
+        "fit-multi", str(table), "--label-column", "topic,nope", "--out", str(tmp_path / "o")
+    )
+    assert "no column 'nope'" in err
+    err = cli_error(
+        "fit-multi", str(table), "--label-column", "topic", "--out", str(tmp_path / "o")
+    )
+    assert "two or more label columns" in err

@@ -6,6 +6,7 @@ puts it beside single-task models on the same splits and reports :math:`\\Delta_
 (:func:`delta_m`), flagging tasks that lost from sharing.
 """
 
+from headstart.multitask._api import MultiTaskPredictor, MultiTaskResult, fit_multi, load_multitask
 from headstart.multitask._compare import compare_multitask
 from headstart.multitask._metrics import delta_m, masked_accuracy, relative_gains
 from headstart.multitask._train import (
@@ -26,10 +27,14 @@ __all__ = [
     "MultiTaskFit",
     "MultiTaskNet",
     "MultiTaskObjective",
+    "MultiTaskPredictor",
+    "MultiTaskResult",
     "compare_multitask",
     "delta_m",
     "encode_tasks",
+    "fit_multi",
     "fit_multitask",
+    "load_multitask",
     "masked_accuracy",
     "masked_ce",
     "pcgrad_combine",
