@@ -113,6 +113,11 @@ def test_replay_forgets_less_than_naive_on_split_digits(split_digits):
     assert replay["forgetting"] < naive["forgetting"] - 0.1
     assert replay["acc"] > naive["acc"] + 0.1
     assert naive["bwt"] == pytest.approx(backward_transfer(r))
+    # With the task known (argmax over a step's own two digits) naive keeps far more:
+    # its old rows still separate the old pairs, only the new rows' logits win overall.
+    r_task = matrix_array(s_naive, task_incremental=True)
+    assert (r_task[np.tril_indices(5)] >= r[np.tril_indices(5)] - 1e-12).all()
+    assert naive["task_incremental"]["acc"] > naive["acc"] + 0.2
     # The memory: at most 100 rows, 10 of each of the 10 digits seen.
     assert len(s_replay.memory_y) == 100
     assert np.bincount(s_replay.memory_y).tolist() == [10] * 10
@@ -207,6 +212,7 @@ def test_state_round_trips_through_safetensors(split_digits, tmp_path: Path):
     back = ContinualState.load(tmp_path)
     assert back.classes == state.classes and back.tasks == state.tasks
     assert back.matrix == state.matrix and back.steps[1]["method"] == "ewc"
+    assert back.matrix_task == state.matrix_task and len(back.matrix_task) == 2
     for name in ("memory_x", "memory_y", "eval_x", "eval_y", "eval_task", "proto_sums"):
         np.testing.assert_array_equal(getattr(back, name), getattr(state, name))
     assert back.fisher.keys() == state.fisher.keys() and back.fisher
@@ -287,6 +293,9 @@ def test_continue_writes_a_bundle_that_carries_its_memory(text_bundle, tmp_path:
     assert rep["forgetting"] == pytest.approx(forgetting(matrix_array(r.state)))
     assert rep["bwt"] == pytest.approx(backward_transfer(matrix_array(r.state)))
     assert rep["acc"] > 0.75, rep["matrix"]
+    ti = rep["task_incremental"]
+    assert ti["acc"] == pytest.approx(average_accuracy(matrix_array(r.state, True)))
+    assert ti["acc"] >= rep["acc"] - 1e-12
     assert rep["command"].startswith("headstart continue")
     chart = (out / "continual.svg").read_text()
     assert chart.startswith("<svg") and chart.count("<rect") == 3  # the lower triangle

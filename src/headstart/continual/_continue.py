@@ -229,6 +229,7 @@ def continue_(
         p.requires_grad_(False)
     r = matrix_array(state)
     metrics = continual_metrics(r)
+    r_task = matrix_array(state, task_incremental=True)
     report = {
         "bundle": str(bundle),
         "new_data": str(new_data),
@@ -243,6 +244,11 @@ def continue_(
         "matrix_note": "matrix[i][j]: test accuracy on task j's classes (argmax over every "
         "class seen) after step i",
         **metrics,
+        "task_incremental": {
+            "note": "the same model scored with the task known: argmax over the step's own classes",
+            "matrix": [[None if np.isnan(v) else float(v) for v in row] for row in r_task],
+            **continual_metrics(r_task),
+        },
         "steps": state.steps,
         "forward_passes": store.forward_passes - passes,
         "seconds": time.perf_counter() - started,

@@ -59,12 +59,25 @@ def head_accuracy(head: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     return float((pred == y).mean())
 
 
-def score_row(head: nn.Module, state: ContinualState) -> list[float]:
-    """Test accuracy on each step so far (class-incremental: argmax over every class)."""
-    return [
-        head_accuracy(head, state.eval_x[state.eval_task == j], state.eval_y[state.eval_task == j])
-        for j in range(len(state.tasks))
-    ]
+def score_row(
+    head: nn.Module, state: ContinualState, task_incremental: bool = False
+) -> list[float]:
+    """Test accuracy on each step so far: class-incremental, the argmax over every class
+    seen; ``task_incremental``, the argmax over the step's own classes (the task is known
+    at test time)."""
+    row = []
+    for j, task in enumerate(state.tasks):
+        rows = state.eval_task == j
+        x, y = state.eval_x[rows], state.eval_y[rows]
+        if not task_incremental:
+            row.append(head_accuracy(head, x, y))
+            continue
+        cols = np.array([state.classes.index(c) for c in task])
+        head.eval()
+        with torch.inference_mode():
+            logits = head(torch.from_numpy(np.asarray(x, dtype=np.float32))).numpy()
+        row.append(float((cols[logits[:, cols].argmax(1)] == y).mean()) if len(y) else np.nan)
+    return row
 
 
 def _add_fisher(state: ContinualState, head: nn.Module, x: np.ndarray, y: np.ndarray, seed: int):
@@ -94,6 +107,7 @@ def start_state(
     state.add_step(classes, first.x, y, first.x_test, yt, seed)
     _add_fisher(state, head, first.x, y, seed)
     state.matrix.append(score_row(head, state))
+    state.matrix_task.append(score_row(head, state, task_incremental=True))
     state.steps.append({"step": 0, "method": "fit", "classes": classes, "examples": len(y)})
     return state
 
@@ -141,6 +155,7 @@ def learn_step(
     state.add_step(new, step.x, y, step.x_test, yt, seed + len(state.tasks))
     _add_fisher(state, result.head, step.x, y, seed)
     state.matrix.append(score_row(result.head, state))
+    state.matrix_task.append(score_row(result.head, state, task_incremental=True))
     state.steps.append(
         {
             "step": len(state.tasks) - 1,
@@ -157,11 +172,13 @@ def learn_step(
     return result.head
 
 
-def matrix_array(state: ContinualState) -> np.ndarray:
-    """The accuracy matrix ``(T, T)``, ``nan`` above the diagonal."""
-    t = len(state.matrix)
+def matrix_array(state: ContinualState, task_incremental: bool = False) -> np.ndarray:
+    """The accuracy matrix ``(T, T)``, ``nan`` above the diagonal (``task_incremental``:
+    scored with the task known, :func:`score_row`)."""
+    rows = state.matrix_task if task_incremental else state.matrix
+    t = len(rows)
     r = np.full((t, t), np.nan)
-    for i, row in enumerate(state.matrix):
+    for i, row in enumerate(rows):
         r[i, : len(row)] = row
     return r
 
@@ -176,7 +193,8 @@ def run_sequence(
     """A whole class-incremental sequence from features: the first step is fit as
     ``headstart fit`` fits (a logistic head, ``C`` by cross-validation, refit on every
     training row), each later one added with ``method``. Returns the last head, the state
-    and :func:`~headstart.continual.continual_metrics` of its accuracy matrix."""
+    and :func:`~headstart.continual.continual_metrics` of its accuracy matrix (and, under
+    ``task_incremental``, of the matrix scored with the task known)."""
     from headstart.train._heads import fit_logistic_head
 
     first = steps[0]
@@ -189,7 +207,9 @@ def run_sequence(
     state = start_state(head, first, memory, seed)
     for s in steps[1:]:
         head = learn_step(head, state, s, method, config, seed)
-    return head, state, continual_metrics(matrix_array(state))
+    metrics = continual_metrics(matrix_array(state))
+    metrics["task_incremental"] = continual_metrics(matrix_array(state, task_incremental=True))
+    return head, state, metrics
 
 
 __all__ = [

@@ -53,6 +53,7 @@ class ContinualState:
     scatter: np.ndarray
     fisher: dict[str, np.ndarray] = field(default_factory=dict)
     matrix: list[list[float]] = field(default_factory=list)
+    matrix_task: list[list[float]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -119,6 +120,7 @@ class ContinualState:
             "tasks": self.tasks,
             "memory_size": self.memory_size,
             "matrix": self.matrix,
+            "matrix_task": self.matrix_task,
             "steps": self.steps,
         }
         save_file(
@@ -152,6 +154,7 @@ class ContinualState:
             a["scatter"],
             fisher,
             [list(r) for r in meta["matrix"]],
+            [list(r) for r in meta.get("matrix_task", [])],
             list(meta["steps"]),
         )
 
