@@ -23,8 +23,9 @@ TEXT_VOCAB = {
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Never write to ~/.cache and never reach a hub."""
+    """Never write to ~/.cache or the user's zoo, and never reach a hub."""
     monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path_factory.mktemp("headstart-cache")))
+    monkeypatch.setenv("HEADSTART_ZOO", str(tmp_path_factory.mktemp("headstart-zoo")))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 

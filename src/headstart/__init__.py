@@ -10,6 +10,7 @@ Which source model and layer to start from: ``headstart.rank("my_images/")``.
 """
 
 from headstart._fit import STRATEGIES, FitOptions, FitResult, fit
+from headstart._pretrain import PretrainResult, pretrain
 from headstart._version import __version__
 from headstart.adapt import AdaptResult, adapt
 from headstart.bundle import Predictor, load_bundle
@@ -45,6 +46,7 @@ __all__ = [
     "LabeledData",
     "MultiTaskResult",
     "Predictor",
+    "PretrainResult",
     "Ranking",
     "UnknownModelError",
     "WeightsUnavailableError",
@@ -64,6 +66,7 @@ __all__ = [
     "load",
     "load_bundle",
     "load_multitask",
+    "pretrain",
     "rank",
     "read_data",
     "remove_class",

@@ -58,10 +58,13 @@ def register_builder(name: str) -> Callable:
 
 
 def list_specs(modality: Modality | None = None, include_test: bool = False) -> list[BackboneSpec]:
-    """Registered backbones, optionally of one modality; test backbones only if asked."""
+    """Registered backbones and the user's ``local/`` ones (``headstart pretrain``),
+    optionally of one modality; test backbones only if asked."""
+    from headstart.zoo._local import local_specs
+
     return [
         s
-        for s in _REGISTRY.values()
+        for s in [*_REGISTRY.values(), *local_specs()]
         if (modality is None or s.modality == modality)
         and (include_test or not s.extra.get("test", False))
     ]
@@ -71,6 +74,10 @@ def get_spec(name: str) -> BackboneSpec:
     """Resolve a name to its spec: a registered entry or alias, a timm name, or ``hf/<id>``."""
     if name in _REGISTRY:
         return _REGISTRY[name]
+    if name.startswith("local/"):  # the user's zoo (headstart pretrain)
+        from headstart.zoo._local import get_local_spec
+
+        return get_local_spec(name)
     if name.lower() in _ALIASES:
         return _REGISTRY[_ALIASES[name.lower()]]
     if name.startswith(("timm/", "timm:")):

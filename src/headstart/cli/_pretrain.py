@@ -1,0 +1,47 @@
+"""``headstart pretrain``: develop a source model on an abundant labelled task and register
+it in your zoo as ``local/<name>`` (registered on the one ``app``), a few lines over
+:func:`headstart.pretrain`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from headstart._progress import set_quiet
+from headstart.cli._app import Quiet, app
+
+
+@app.command("pretrain")
+def pretrain_command(
+    source: Annotated[Path, typer.Argument(help="Labelled source data, as for `fit`.")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="New folder for the source model's bundle.")
+    ],
+    arch: Annotated[
+        str | None,
+        typer.Option(help="Architecture to train from random weights (default per modality)."),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Zoo name: local/NAME (default: the --out folder's name).")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="At most this many epochs.")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Override the input size.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (split, initialisation).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print source.json.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Train ARCH on SOURCE; register it as local/NAME if it beats the naive baselines."""
+    import headstart
+
+    set_quiet(quiet or as_json)
+    extra = {"epochs": epochs} if epochs else {}
+    result = headstart.pretrain(
+        source, out_dir, arch, name, seed=seed, image_size=image_size, **extra
+    )
+    if as_json:
+        print(json.dumps(result.report, indent=2))
+    if result.registered is None:
+        raise typer.Exit(1)

@@ -1,0 +1,75 @@
+"""headstart pretrain: a source model developed on a labelled task, checked against the
+naive baselines, registered in the user's zoo as local/<name> and reused like any model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import headstart
+from headstart._pretrain import data_digest, majority_accuracy
+from headstart.cli import app
+from headstart.zoo._local import LocalModelError, local_specs, zoo_dir
+
+CNN = "test_cnn.tiny"
+
+
+def test_majority_and_digest_by_hand() -> None:
+    # training classes 0,0,1 -> majority 0; test 0,1,1,0 -> 2 of 4 right
+    assert majority_accuracy(np.array([0, 0, 1]), np.array([0, 1, 1, 0])) == 0.5
+    a = data_digest(["x", "y"], np.array([0, 1]), ["k1", "k2"])
+    assert a != data_digest(["x", "y"], np.array([1, 0]), ["k1", "k2"])  # labels count
+    assert a == data_digest(["other", "names"], np.array([0, 1]), ["k1", "k2"])  # content
+
+
+def test_pretrain_registers_a_skilful_model_and_fit_reuses_it(
+    tiny_images: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    res = headstart.pretrain(
+        tiny_images, src, arch=CNN, name="shapes", epochs=15, val=0.2, test=0.3
+    )
+    assert res.accuracy > res.baselines["majority"] and res.accuracy >= res.baselines["pixels"]
+    assert res.registered == "local/shapes"
+    report = json.loads((src / "source.json").read_text())
+    assert (
+        report["passed"] and report["examples"]["test"] > 0 and len(report["source_digest"]) == 64
+    )
+    assert (src / "source_model.safetensors").exists() and (src / "headstart.json").exists()
+    (spec,) = local_specs()
+    assert spec.name == "local/shapes" and spec.extra["provenance"]["arch"] == CNN
+    assert Path(spec.weights.locator).parent == zoo_dir() / "shapes"
+    # the registered backbone is the trained one: same features as the bundle's backbone
+    bundle = headstart.load(src)
+    mine = headstart.create_backbone("local/shapes").eval()
+    image = Image.open(next(tiny_images.rglob("*.png"))).convert("RGB")
+    x = bundle.model.backbone.collate([image])
+    np.testing.assert_allclose(
+        mine(x).detach().numpy(), bundle.model.backbone.eval()(x).detach().numpy(), atol=1e-5
+    )
+    fitted = headstart.fit(tiny_images, model="local/shapes", strategy="extract", val=0.2)
+    assert fitted.metrics["model"] == "local/shapes"
+    rows = json.loads(CliRunner().invoke(app, ["models", "--json", "--test"]).output)
+    assert "local/shapes" in {r["name"] for r in rows}
+
+
+def test_a_model_that_learned_nothing_is_not_registered(tiny_images: Path, tmp_path: Path):
+    """One epoch at a learning rate of 1e-9: no better than the baselines, so no entry."""
+    res = headstart.pretrain(
+        tiny_images, tmp_path / "weak", arch=CNN, epochs=1, scratch_lr=1e-9, val=0.2, test=0.3
+    )
+    assert res.registered is None and not local_specs()
+    assert json.loads((tmp_path / "weak" / "source.json").read_text())["passed"] is False
+
+
+def test_bad_names_and_unknown_local_models_are_one_line_errors(tiny_images: Path, tmp_path):
+    with pytest.raises(LocalModelError, match="--name 'Bad Name'"):
+        headstart.pretrain(tiny_images, tmp_path / "x", arch=CNN, name="Bad Name")
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(LocalModelError, match="not in your zoo"):
+        headstart.get_spec("local/nothing")
