@@ -73,3 +73,20 @@ def test_bad_names_and_unknown_local_models_are_one_line_errors(tiny_images: Pat
     assert not (tmp_path / "x").exists()
     with pytest.raises(LocalModelError, match="not in your zoo"):
         headstart.get_spec("local/nothing")
+
+
+def test_cli_bad_name_is_one_line_and_exit_2(
+    tiny_images: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    from headstart.cli import main
+
+    argv = ["headstart", "pretrain", str(tiny_images), "--out", str(tmp_path / "o")]
+    monkeypatch.setattr("sys.argv", [*argv, "--arch", CNN, "--name", "no spaces"])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--name 'no spaces'" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
