@@ -171,6 +171,9 @@ def test_frozen_backbone_refuses_finetune_and_compare_skips_it(
     with pytest.raises(FrozenBackboneError, match="frozen feature extractor"):
         headstart.fit(spoken, strategy="finetune", val=0.25, test=0.25)
     result = headstart.compare(spoken, tmp_path / "cmp", seeds=1, val=0.25, test=0.25)
+    assert result.report["strategies"] == ["mfcc", "extract"]  # scratch, finetune: not run
+    asked = "baseline,extract,finetune,bitfit,lora"
+    result = headstart.compare(spoken, tmp_path / "cmp", asked, seeds=1, val=0.25, test=0.25)
     assert result.report["strategies"] == ["mfcc", "extract"]
     assert {row["strategy"] for row in result.report["summary"]} == {"mfcc", "extract"}
 

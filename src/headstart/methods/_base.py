@@ -40,7 +40,7 @@ class FrozenBackboneError(UserError, ValueError):
     """A method that trains the backbone was asked to run on a frozen feature extractor."""
 
 
-TRAINS_BACKBONE = ("scratch", "finetune", "bitfit")  # the methods that call trainable_backbone
+TRAINS_BACKBONE = ("scratch", "finetune", "bitfit", "lora")  # those calling trainable_backbone
 
 
 @dataclass
@@ -76,7 +76,7 @@ class FitContext:
         if self.spec.extra.get("frozen"):
             raise FrozenBackboneError(
                 f"{method}: {self.spec.name} is a frozen feature extractor (no trainable "
-                "weights, no random initialisation); use --method extract, or a trainable "
+                "weights, no random initialisation); use --strategy extract, or a trainable "
                 "model (see `headstart models`)"
             )
         return self.backbone(pretrained=pretrained)
