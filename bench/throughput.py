@@ -445,7 +445,14 @@ def markdown(report: dict[str, Any]) -> str:
         "that round's roofline. "
         f"Median of {report['rounds']} interleaved rounds, items per second, decode included; "
         "in brackets: the median per-round ratio to plain ONNX Runtime. The machine was shared "
-        "with other work while this ran.",
+        "with other work while this ran"
+        + (
+            " (load average "
+            + "/".join(f"{x:.1f}" for x in report["load_average_start"])
+            + " at the start)."
+            if report.get("load_average_start")
+            else "."
+        ),
         "",
     ]
     contenders = ["naive", "ort", "hs-torch", "hs-onnx", "hs-bf16", "hs-auto"]
@@ -607,6 +614,7 @@ def main() -> None:
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python bench/throughput.py", *sys.argv[1:]]),
         "machine": machine(),
+        "load_average_start": os.getloadavg(),
         "platform": platform.platform(),
         "versions": {"torch": torch.__version__, "headstart": headstart.__version__},
         "rounds": args.rounds,
@@ -621,6 +629,7 @@ def main() -> None:
 
     def save() -> None:  # after every section: a cut-off run keeps what it measured
         report["seconds"] = time.perf_counter() - started
+        report["load_average_last"] = os.getloadavg()
         atomic_write_json(args.out / "throughput.json", report)
         atomic_write_text(args.out / "throughput.md", markdown(report))
 
