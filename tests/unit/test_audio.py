@@ -114,6 +114,10 @@ def test_fit_default_model_predict_evaluate_bundle(spoken: Path, tmp_path: Path)
     assert report["accuracy"] >= 0.6
     html = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")
     assert "data:image/png;base64," in html  # spectrogram thumbnails of the audio items
+    from headstart.bundle._export import ExportError, export_onnx
+
+    with pytest.raises(ExportError, match="ONNX export of audio models is not supported"):
+        export_onnx(tmp_path / "run")
 
 
 @needs_espeak

@@ -257,6 +257,12 @@ def export_onnx(
         raise ExportError(f"--quantize {quantize}: choose one of: {', '.join(QUANTIZE)}")
     folder = Path(bundle)
     predictor = load_bundle(folder)
+    if predictor.modality == "audio":  # the waveform front ends (STFT, TFLite) have no export
+        raise ExportError(
+            f"{folder}: ONNX export of audio models is not supported yet "
+            f"({predictor.config['backbone']['name']}); predict and serve this bundle with "
+            "the default PyTorch runtime"
+        )
     items, labels = test_items(folder, predictor.modality)
     source = "predictions.csv" if len(items) >= 4 else "synthetic"
     checked = items[:parity_items] if source == "predictions.csv" else []
