@@ -374,3 +374,19 @@ def test_bad_continue_inputs_are_one_line(
         "continue", str(bundle), str(new), "--out", str(tmp_path / "o")
     )
     assert not (tmp_path / "o").exists()
+
+
+def test_a_prototype_bundle_takes_the_methods_that_need_no_linear_layer(tmp_path, cli_error):
+    import headstart
+
+    old = _texts(tmp_path / "old.csv", ("sport", "food"))
+    new = _texts(tmp_path / "new.csv", ("tech", "music"), seed=1)
+    bundle = tmp_path / "proto"
+    headstart.fit(old, out=bundle, model="test_words.tiny", strategy="prototype", val=0.0)
+    err = cli_error(
+        "continue", str(bundle), str(new), "--out", str(tmp_path / "o"), "--method", "naive"
+    )
+    assert "no linear output layer to grow" in err and "slda" in err
+    r = headstart.continue_(bundle, new, tmp_path / "s", method="slda")
+    assert headstart.load(tmp_path / "s").classes == ["food", "sport", "music", "tech"]
+    assert r.report["acc"] > 0.75

@@ -26,6 +26,7 @@ from headstart._io import atomic_dir, atomic_write_json, check_out, clean_stale_
 from headstart._progress import say
 from headstart.bundle._bundle import CONFIG_NAME, Predictor, load_bundle, write_bundle_into
 from headstart.cache._store import FeatureStore
+from headstart.continual._methods import grow_head
 from headstart.continual._metrics import continual_metrics
 from headstart.continual._registry import get_continual_method
 from headstart.continual._sequence import (
@@ -194,6 +195,8 @@ def continue_(
             f"{new_data}: class-incremental step, but {', '.join(map(repr, known))} already "
             f"in {bundle} ({', '.join(predictor.classes)}); a step must bring only new classes"
         )
+    if "linear head" in get_continual_method(method).uses:  # refused before any extraction
+        grow_head(predictor.model.head, len(predictor.classes) + len(new.classes))
     if out is not None:
         check_out(out, [*inputs, *new.items] if new.modality != "text" else inputs)
         clean_stale_temps(Path(out).absolute().parent)

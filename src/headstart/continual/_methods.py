@@ -77,7 +77,7 @@ def grow_head(head: nn.Module, n_classes: int) -> nn.Module:
     if not isinstance(head, nn.Sequential) or not any(isinstance(m, nn.Linear) for m in head):
         raise HeadError(
             f"a {type(head).__name__} head has no linear output layer to grow; use --method "
-            "prototype or refit (or a bundle fit with --strategy extract)"
+            "slda, prototype or refit (or a bundle fit with --strategy extract)"
         )
     new = copy.deepcopy(head)
     k = max(i for i, m in enumerate(new) if isinstance(m, nn.Linear))
@@ -361,20 +361,32 @@ def refit(task: StepTask, config: NoConfig) -> StepResult:
 
 
 register_continual_method(
-    "naive", naive, TrainConfig, "the old head grown and trained on the new step alone (forgets)"
+    "naive",
+    naive,
+    TrainConfig,
+    "the old head grown and trained on the new step alone (forgets)",
+    uses=("linear head",),
 )
 register_continual_method(
     "replay",
     replay,
     TrainConfig,
     "experience replay: new-step batches paired with batches of the bundle's memory",
-    uses=("memory",),
+    uses=("linear head", "memory"),
 )
 register_continual_method(
-    "ewc", ewc, EwcConfig, "elastic weight consolidation (Fisher penalty)", uses=("fisher",)
+    "ewc",
+    ewc,
+    EwcConfig,
+    "elastic weight consolidation (Fisher penalty)",
+    uses=("linear head", "fisher"),
 )
 register_continual_method(
-    "lwf", lwf, LwfConfig, "learning without forgetting (distils the old head)", uses=("old head",)
+    "lwf",
+    lwf,
+    LwfConfig,
+    "learning without forgetting (distils the old head)",
+    uses=("linear head", "old head"),
 )
 register_continual_method(
     "prototype",

@@ -18,8 +18,10 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ContinualMethodInfo:
-    """A registered continual method; ``uses``: what of the past it reads (``"memory"``:
-    the replay memory; ``"fisher"``: EWC's importance; ``"old head"``; ``"class sums"``)."""
+    """A registered continual method; ``uses``: what it needs (``"linear head"``: a head
+    whose last layer is linear, grown by the new classes) and what of the past it reads
+    (``"memory"``: the replay memory; ``"fisher"``: EWC's importance; ``"old head"``;
+    ``"class sums"``)."""
 
     name: str
     fn: Callable[..., Any]
