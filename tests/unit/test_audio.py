@@ -142,6 +142,32 @@ def test_cli_fit_without_model_then_predict(spoken: Path, tmp_path: Path) -> Non
 
 
 @needs_espeak
+def test_serve_takes_audio_uploads_and_paths(spoken: Path, tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from headstart.bundle._runtime import load_predictor
+    from headstart.serve import create_app
+
+    out = tmp_path / "tiny"
+    fitted = headstart.fit(spoken, out, model="test_audio.tiny", val=0.25, test=0.25)
+    client = TestClient(create_app(load_predictor(out, "torch"), "torch", allow_paths=True))
+    assert client.get("/metadata").json()["accepts"] == ["paths", "multipart files"]
+    paths = [str(p) for p in sorted((spoken / "stop").iterdir())[:3]]
+    want = fitted.predict(paths)
+    response = client.post("/predict", json={"paths": paths})
+    assert response.status_code == 200, response.text
+    assert [r["label"] for r in response.json()] == want
+    files = [("files", (Path(p).name, Path(p).read_bytes(), "audio/wav")) for p in paths]
+    response = client.post("/predict", files=files)
+    assert response.status_code == 200, response.text
+    assert [r["label"] for r in response.json()] == want
+    bad = client.post("/predict", files=[("files", ("x.wav", b"RIFF no", "audio/wav"))])
+    assert bad.status_code == 422 and "x.wav: unreadable audio" in bad.json()["error"]
+    texts = client.post("/predict", json={"texts": ["yes"]})
+    assert texts.status_code == 422 and "takes audio files" in texts.json()["error"]
+
+
+@needs_espeak
 def test_cli_rank_scores_the_audio_backbones(spoken: Path) -> None:
     models = "speech_embedding.openwakeword,test_audio.tiny"
     done = CliRunner().invoke(app, ["rank", str(spoken), "--models", models, "--json", "-q"])

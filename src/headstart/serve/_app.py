@@ -3,10 +3,10 @@
 * ``GET /health``: ``{"status": "ok"}``;
 * ``GET /metadata``: model, modality, classes, headstart version, runtime, limits;
 * ``POST /predict``: a JSON body ``{"texts": [...]}`` (text models) or ``{"paths": [...]}``
-  (image files on the server's disk, when allowed), or a ``multipart/form-data`` upload of
-  image files; the answer is the list of records ``headstart predict --json`` prints:
-  ``[{"input": ..., "label": ..., "probability": ...}, ...]`` (an upload's input is its
-  file name).
+  (image or audio files on the server's disk, when allowed), or a ``multipart/form-data``
+  upload of image or audio files; the answer is the list of records ``headstart predict
+  --json`` prints: ``[{"input": ..., "label": ..., "probability": ...}, ...]`` (an
+  upload's input is its file name).
 
 Bad input gets a 4xx with ``{"error": reason}``, never a 500: 400 (malformed body), 413
 (body, item count, text or image over the limits), 415 (another content type), 422 (an
@@ -75,6 +75,21 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def decode_audio(source: str | bytes, name: str, max_pixels: int = 0) -> Any:
+    """Decoded mono audio from a path or uploaded bytes; :class:`InputError` when it is not
+    audio (``max_pixels`` is unused: the body limit bounds an upload)."""
+    from headstart.data._audio import read_audio
+
+    if isinstance(source, str) and Path(source).is_dir():
+        raise InputError(422, f"{name}: a folder, not an audio file")
+    if isinstance(source, str) and not Path(source).exists():
+        raise InputError(422, f"{name}: no such file")
+    try:
+        return read_audio(source)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise InputError(422, f"{name}: unreadable audio ({exc})") from None
+
+
 def decode_image(source: str | bytes, name: str, max_pixels: int) -> Image.Image:
     """An RGB image from a path or uploaded bytes; :class:`InputError` when it is not one."""
     try:
@@ -120,7 +135,7 @@ class PredictApp:
     async def metadata(self, request: Request) -> JSONResponse:
         config = self.predictor.config
         accepts = ["texts"] if self.modality == "text" else ["multipart files"]
-        if self.modality == "image" and self.allow_paths:
+        if self.modality != "text" and self.allow_paths:
             accepts.insert(0, "paths")
         return JSONResponse(
             {
@@ -183,24 +198,30 @@ class PredictApp:
 
     def _texts(self, texts: list[str]) -> tuple[list[str], list[Any]]:
         if self.modality != "text":
-            raise InputError(422, 'this model takes images: send "paths" or upload files')
+            what = "images" if self.modality == "image" else f"{self.modality} files"
+            raise InputError(422, f'this model takes {what}: send "paths" or upload files')
         limit = self.limits.max_text_chars
         long = next((i for i, t in enumerate(texts) if len(t) > limit), None)
         if long is not None:
             raise InputError(413, f"texts[{long}] has {len(texts[long])} characters; limit {limit}")
         return texts, list(texts)
 
+    @property
+    def _decode(self) -> Any:
+        return decode_audio if self.modality == "audio" else decode_image
+
     async def _paths(self, paths: list[str]) -> tuple[list[str], list[Any]]:
-        if self.modality != "image":
+        if self.modality == "text":
             raise InputError(422, 'this model takes texts: send {"texts": [...]}')
         if not self.allow_paths:
             raise InputError(403, "this server does not read paths (--allow-paths): upload files")
         limit = self.limits.max_image_pixels
-        images = await asyncio.to_thread(lambda: [decode_image(p, p, limit) for p in paths])
+        decode = self._decode
+        images = await asyncio.to_thread(lambda: [decode(p, p, limit) for p in paths])
         return paths, images
 
     async def _uploads(self, request: Request, body: bytes) -> tuple[list[str], list[Any]]:
-        if self.modality != "image":
+        if self.modality == "text":
             raise InputError(422, 'this model takes texts: send {"texts": [...]} as JSON')
 
         async def replay() -> dict[str, Any]:
@@ -221,8 +242,9 @@ class PredictApp:
             raise InputError(400, "the multipart body holds no file")
         limit = self.limits.max_image_pixels
         uploads = [(f.filename or key, await f.read()) for key, f in files]
+        decode = self._decode
         images = await asyncio.to_thread(
-            lambda: [decode_image(data, name, limit) for name, data in uploads]
+            lambda: [decode(data, name, limit) for name, data in uploads]
         )
         return [name for name, _ in uploads], images
 
