@@ -28,16 +28,19 @@ from typing import Any
 
 import numpy as np
 
+from headstart._errors import UserError
 from headstart._progress import say
 from headstart.data import read_data
 from headstart.methods import list_methods
 
-DEFAULT_ARCH = {
-    "image": "efficientnet_lite0.in1k",
-    "text": "minilm_l6.sbert_all_v2",
-    "audio": "ge2e.resemblyzer",
-}
-"""The architecture trained when ``arch`` is not given (from random weights)."""
+DEFAULT_ARCH = {"image": "efficientnet_lite0.in1k"}
+"""The architecture trained when ``arch`` is not given (from random weights). Images
+only for now: a text or audio source model needs its tokenizer / front end saved beside
+the weights, which the user's zoo does not hold yet."""
+
+
+class PretrainError(UserError, ValueError):
+    """Data or options ``pretrain`` cannot develop a source model from."""
 
 
 @dataclass
@@ -67,6 +70,31 @@ def majority_accuracy(train_labels: np.ndarray, test_labels: np.ndarray) -> floa
     return float((test_labels == top).mean())
 
 
+COLUMNS = ("text_column", "label_column", "path_column")
+
+
+def pretrain_command(
+    source: Any,
+    out: Path,
+    arch: str,
+    name: str,
+    seed: int,
+    image_size: int | None,
+    options: dict[str, Any],
+) -> str:
+    """The ``headstart pretrain`` command line of a run (the options the CLI has)."""
+    words = ["headstart", "pretrain", str(source), "--out", str(out), "--arch", arch]
+    words += ["--name", name]
+    for flag, value in (
+        ("--epochs", options.get("epochs")),
+        ("--image-size", image_size),
+        ("--seed", seed or None),
+    ):
+        if value is not None:
+            words += [flag, str(value)]
+    return shlex.join(words)
+
+
 def pretrain(
     source: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -87,12 +115,32 @@ def pretrain(
     otherwise say so and register nothing. ``fit_options``: any :func:`headstart.fit`
     option of the ``scratch`` method (``epochs``, ``scratch_lr``, ...)."""
     import headstart
-    from headstart.zoo._local import check_name, register_local
+    from headstart.zoo._local import check_name, register_local, zoo_dir
 
     out = Path(out)
+    explicit = name is not None
     name = check_name(name or out.name.lower())
-    data = read_data(source, val=val, test=test, seed=seed)
+    columns = {k: fit_options.pop(k) for k in COLUMNS if k in fit_options}
+    data = read_data(source, val=val, test=test, seed=seed, **columns)
+    if data.modality not in DEFAULT_ARCH:
+        raise PretrainError(
+            f"{source}: {data.modality} data; pretrain develops image source models only "
+            "for now (text and audio need their tokenizer or front end saved with them)"
+        )
+    if not (data.split == "test").any():
+        raise PretrainError(f"{source}: no test split to check the source model on; use --test > 0")
     arch = arch or DEFAULT_ARCH[data.modality]
+    from headstart.zoo import get_spec
+
+    if get_spec(arch).modality != data.modality:
+        raise PretrainError(
+            f"--arch {arch}: a {get_spec(arch).modality} model, not {data.modality}"
+        )
+    if not explicit and (zoo_dir() / name).exists():
+        raise PretrainError(
+            f"local/{name} is already in your zoo; pass --name {name} to replace it, or "
+            "another --name"
+        )
     common: dict[str, Any] = {"seed": seed}
     if image_size:
         common["image_size"] = image_size
@@ -119,7 +167,7 @@ def pretrain(
         "test_accuracy": accuracy,
         "baselines": baselines,
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": shlex.join(["headstart", "pretrain", str(source), "--out", str(out)]),
+        "command": pretrain_command(source, out, arch, name, seed, image_size, fit_options),
         "headstart": headstart.__version__,
     }
     from safetensors.torch import save_file
@@ -152,4 +200,11 @@ def pretrain(
     return PretrainResult(registered, accuracy, baselines, report, out)
 
 
-__all__ = ["DEFAULT_ARCH", "PretrainResult", "data_digest", "majority_accuracy", "pretrain"]
+__all__ = [
+    "DEFAULT_ARCH",
+    "PretrainError",
+    "PretrainResult",
+    "data_digest",
+    "majority_accuracy",
+    "pretrain",
+]

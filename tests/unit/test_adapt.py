@@ -279,4 +279,7 @@ def test_cli_method_options_come_from_the_method_configs(
     assert 1 <= len(cdan["history"]) <= 2
     res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "bad"), "--epochs", "0"])
     assert res.exit_code == 2 and "--epochs" in res.output and "> 0" in res.output
+    foreign = ["--out", str(tmp_path / "bad"), "--method", "coral", "--epochs", "5"]
+    res = CliRunner().invoke(app, [*args, *foreign])
+    assert res.exit_code == 2 and "does not apply to --method coral" in res.output
     assert not (tmp_path / "bad").exists()

@@ -57,6 +57,8 @@ def test_merge_gives_the_same_function_as_the_adapted_network() -> None:
 
 
 def test_lora_trains_only_the_adapters_and_the_head(tiny_images: Path, tmp_path: Path, store):
+    headstart.fit(tiny_images, model=CNN, strategy="extract", store=store)
+    passes = store.forward_passes
     out = tmp_path / "model"
     result = headstart.fit(
         tiny_images,
@@ -76,6 +78,8 @@ def test_lora_trains_only_the_adapters_and_the_head(tiny_images: Path, tmp_path:
     # 3 convs (3->8, 8->16, 16->32, 3x3) with r=8: A is r x in*9, B is out x r
     adapters = sum(8 * cin * 9 + cout * 8 for cin, cout in ((3, 8), (8, 16), (16, 32)))
     assert trained == n_head + adapters
+    # the head stage read the extract model's cached features: no new forward pass
+    assert store.forward_passes == passes
     assert any("LoRA (peft, r=8" in n for n in result.metrics["notes"])
     source = headstart.create_backbone(CNN)
     source.pop_source_head_inplace()
@@ -87,6 +91,8 @@ def test_lora_trains_only_the_adapters_and_the_head(tiny_images: Path, tmp_path:
     if [r["epoch"] for r in stage if r["best"]] != [0]:
         assert changed and all(k.endswith(".weight") for k in changed), changed
         assert not any("running" in k for k in changed)  # BatchNorm statistics never move
+    else:  # epoch 0 kept: B is still zero, the merge changed nothing
+        assert not changed, changed
     loaded = headstart.load(out)
     image = str(next(tiny_images.rglob("*.png")))
     assert torch.allclose(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -90,3 +91,38 @@ def test_cli_bad_name_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "--name 'no spaces'" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_pretrain_refuses_what_it_cannot_develop(tiny_images: Path, tiny_texts: Path, tmp_path):
+    from headstart._pretrain import PretrainError
+
+    with pytest.raises(PretrainError, match="image source models only"):
+        headstart.pretrain(tiny_texts, tmp_path / "t")
+    with pytest.raises(PretrainError, match="no test split"):
+        headstart.pretrain(tiny_images, tmp_path / "n", arch=CNN, test=0)
+    assert not (tmp_path / "t").exists() and not (tmp_path / "n").exists()
+
+
+def test_a_timm_architecture_round_trips_through_the_zoo(tiny_images: Path, tmp_path: Path):
+    """Lite0 (timm, keys of the decomposed backbone) loads strictly from its entry."""
+    from safetensors.torch import save_file
+
+    from headstart.zoo._local import register_local
+
+    net = headstart.create_backbone("efficientnet_lite0.in1k", pretrained=False)
+    net.pop_source_head_inplace()
+    f = tmp_path / "w.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(f))
+    spec = headstart.get_spec("efficientnet_lite0.in1k")
+    register_local("lite", spec, f, {"arch": spec.name})
+    mine = headstart.create_backbone("local/lite").eval()
+    x = torch.randn(2, 3, 64, 64)
+    np.testing.assert_allclose(mine(x).detach().numpy(), net.eval()(x).detach().numpy(), atol=1e-5)
+
+
+def test_a_damaged_zoo_entry_is_skipped(tmp_path: Path) -> None:
+    bad = zoo_dir() / "broken"
+    bad.mkdir(parents=True)
+    (bad / "entry.json").write_text('{"spec": {"extra": 5}}')
+    assert local_specs() == []
+    assert CliRunner().invoke(app, ["models"]).exit_code == 0

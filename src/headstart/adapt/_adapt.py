@@ -139,6 +139,14 @@ def adapt(
     """
     started = time.perf_counter()
     names = _method_names(method, target_labelled is not None)
+    for key, config in (configs or {}).items():  # API input: the same checks as the CLI's
+        info = get_adapt_method(key)  # an unknown method name is one clear error
+        if not isinstance(config, info.config_cls):
+            raise TypeError(
+                f"configs[{key!r}]: expected a {info.config_cls.__name__}, "
+                f"got {type(config).__name__}"
+            )
+    ran_configs = {k: v for k, v in (configs or {}).items() if k in names}
     inputs = [p for p in (source, target, target_labelled) if p is not None]
     if out is not None:
         check_out(out, inputs)
@@ -270,7 +278,7 @@ def adapt(
         "seconds": seconds,
         "forward_passes": store.forward_passes - passes,
         "seed": seed,
-        "configs": {k: dataclasses.asdict(v) for k, v in (configs or {}).items()},
+        "configs": {k: dataclasses.asdict(v) for k, v in ran_configs.items()},
         "command": adapt_command(
             source,
             target,
@@ -282,7 +290,8 @@ def adapt(
             image_size,
             seed,
             validator,
-            configs,
+            ran_configs,
+            {"--text-column": (text_column, "text"), "--label-column": (label_column, "label")},
         ),
     }
     from headstart.adapt._outputs import build_metrics, write_outputs
@@ -411,6 +420,7 @@ def adapt_command(
     seed: int,
     validator: str = "im+rv",
     configs: dict[str, Any] | None = None,
+    columns: dict[str, tuple[str, str]] | None = None,
 ) -> str:
     """The ``headstart adapt`` command line that reproduces the run (a method option set
     in ``configs`` away from its default becomes its flag)."""
@@ -436,6 +446,9 @@ def adapt_command(
                 flags.setdefault(flag_of(f), str(value))
     for flag, value in flags.items():
         words += [flag, value]
+    for flag, (value, default) in (columns or {}).items():
+        if value != default:
+            words += [flag, value]
     return shlex.join(words)
 
 

@@ -68,6 +68,10 @@ class _Net(nn.Module):
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
         return self.net[:-2](x)
 
+    def classify(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits from :meth:`hidden`'s output (the head's last dropout and linear)."""
+        return self.net[-2:](h)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
@@ -130,15 +134,19 @@ class _Objective:
     def __call__(self, model: nn.Module, batches: Mapping[str, Batch]) -> StepOutput:
         s, t = batches["source"], batches["target"]
         assert s.target is not None
-        logits = model(s.inputs)
+        # one pass per domain: the hidden features, the logits made from them (the same
+        # dropout sample), so CDAN conditions each f_i on its own prediction g_i
+        hs = model.hidden(s.inputs)
+        logits = model.classify(hs)
         losses = {"ce": nn.functional.cross_entropy(logits, s.target)}
         if self.kind in ("dann", "cdan"):
             lam = dann_lambda(min(self.step / max(self.total_steps, 1), 1.0))
-            f = torch.cat([model.hidden(s.inputs), model.hidden(t.inputs)])
+            ht = model.hidden(t.inputs)
+            f = torch.cat([hs, ht])
             label = torch.cat([torch.zeros(len(s.inputs)), torch.ones(len(t.inputs))])
             weights = None
             if self.kind == "cdan":
-                z = torch.cat([logits, model(t.inputs)])
+                z = torch.cat([logits, model.classify(ht)])
                 f, weights = cdan_map(f, z), entropy_weights(z)
             d = model.disc(grad_reverse(f, lam)).squeeze(1)
             losses["domain"] = self.weight * nn.functional.binary_cross_entropy_with_logits(

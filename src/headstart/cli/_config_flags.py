@@ -83,12 +83,32 @@ def collect_configs(infos: Sequence[Any], values: dict[str, Any]) -> dict[str, A
     return out
 
 
+def refuse_foreign(infos: Sequence[Any], values: dict[str, Any], method: str | None) -> None:
+    """When ``method`` names one method (not ``auto``), a flag given that its config lacks
+    is a ``BadParameter`` naming the flag and the methods it belongs to."""
+    if method in (None, "auto"):
+        return
+    fields = config_fields(infos)
+    for name, value in values.items():
+        if value is None:
+            continue
+        f, users = fields[name]
+        if method not in {u.name for u in users}:
+            owners = ", ".join(u.name for u in users)
+            raise typer.BadParameter(
+                f"does not apply to --method {method} (an option of {owners})",
+                param_hint=flag_of(f),
+            )
+
+
 def with_config_flags(
     infos: Callable[[], Sequence[Any]],
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a command taking ``configs: dict`` (plus its own parameters): a flag per
     config field of the registry ``infos()`` is added to its signature, and the values
-    given are collected into ``configs`` (:func:`collect_configs`)."""
+    given are collected into ``configs`` (:func:`collect_configs`); with a ``method``
+    argument naming one method, flags of other methods are refused
+    (:func:`refuse_foreign`)."""
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         registry = list(infos())
@@ -102,6 +122,7 @@ def with_config_flags(
 
         def command(**kwargs: Any) -> Any:
             values = {k: kwargs.pop(k) for k in list(kwargs) if k in names}
+            refuse_foreign(registry, values, kwargs.get("method"))
             return func(configs=collect_configs(registry, values), **kwargs)
 
         keyword = inspect.Parameter.KEYWORD_ONLY
@@ -115,4 +136,10 @@ def with_config_flags(
     return decorate
 
 
-__all__ = ["collect_configs", "config_fields", "config_parameters", "with_config_flags"]
+__all__ = [
+    "collect_configs",
+    "config_fields",
+    "config_parameters",
+    "refuse_foreign",
+    "with_config_flags",
+]

@@ -241,17 +241,20 @@ def train_end_to_end(
     lr: float | str,
     label_smoothing: float = 0.0,
     placeholder: float = 1e-4,
+    after_head: Callable[[], None] | None = None,
 ) -> EndToEnd:
     """Run ``make_schedule(lr)`` (stage 0: the head on cached features; then end-to-end
     stages) with :func:`train_schedule`. With ``lr="auto"`` the head stage runs first,
     then the learning-rate range test on stage 1 (:func:`~headstart.train.find_lr`)
-    gives the rate, and the rest runs with ``make_schedule(found)``."""
+    gives the rate, and the rest runs with ``make_schedule(found)``. ``after_head`` is
+    called between the head stage and the end-to-end ones (LoRA injects its adapters
+    there, so the head stage reads the source model's cached features)."""
     o = ctx.options
-    if lr != "auto":
+    if lr != "auto" and after_head is None:
         schedule = make_schedule(float(lr))
         history, trainable = train_schedule(ctx, model, schedule, o.augment, label_smoothing)
         return EndToEnd(schedule, history, trainable)
-    draft = make_schedule(placeholder)
+    draft = make_schedule(placeholder if lr == "auto" else float(lr))
     if len(draft.stages) < 2:
         history, trainable = train_schedule(ctx, model, draft, o.augment, label_smoothing)
         return EndToEnd(draft, history, trainable)
@@ -261,6 +264,11 @@ def train_end_to_end(
     first, trainable = train_schedule(
         head_ctx, model, Schedule(draft.stages[:1]), o.augment, label_smoothing
     )
+    if after_head is not None:
+        after_head()
+    if lr != "auto":
+        rest, more = train_schedule(ctx, model, draft, o.augment, label_smoothing, first=1)
+        return EndToEnd(draft, first + rest, {**trainable, **more})
     t = time.perf_counter()
     test = find_lr(
         model,

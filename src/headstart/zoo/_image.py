@@ -145,6 +145,12 @@ def weights_path(spec: BackboneSpec) -> Path | None:
     return None
 
 
+def _backbone_keyed(state: dict) -> bool:
+    """Whether a state dict was saved from an :class:`ImageBackbone` (its keys are
+    ``stages.<i>...``, as ``headstart pretrain`` writes them) rather than from timm."""
+    return bool(state) and all(k.startswith("stages.") for k in state)
+
+
 def build_timm_image(spec: BackboneSpec, pretrained: bool = True) -> ImageBackbone:
     """Create the timm architecture and load the spec's weights into it (if ``pretrained``)."""
     import timm
@@ -163,9 +169,20 @@ def build_timm_image(spec: BackboneSpec, pretrained: bool = True) -> ImageBackbo
                 k.endswith(("classifier.weight", "fc.weight", "head.fc.weight")) for k in state
             ):
                 model.reset_classifier(0)  # a headless file: features only
-            load_by_name_or_order(model, state, spec.weights.locator)
+            if not _backbone_keyed(state):
+                load_by_name_or_order(model, state, spec.weights.locator)
     model.eval()
     stages, head = decompose_timm(model)
+    if kind == "file" and _backbone_keyed(state):  # saved from an ImageBackbone (pretrain)
+        backbone = ImageBackbone(spec, stages, None)
+        try:
+            backbone.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"{spec.weights.locator}: weights do not fit {spec.arch} "
+                f"({str(exc).splitlines()[0][:200]})"
+            ) from None
+        return backbone.eval()
     # eval() on the wrapper too: a wrapper left in training mode over eval-mode layers
     # makes any mode save/restore (feature_dim, extract) switch BatchNorm to training.
     return ImageBackbone(spec, stages, head).eval()

@@ -48,16 +48,32 @@ def check_name(name: str) -> str:
 
 
 def _read(folder: Path) -> BackboneSpec | None:
+    """The entry's spec, or ``None`` for a damaged, half-written or foreign entry (it is
+    not listed, and nothing else breaks on it)."""
+    weights = folder / "weights.safetensors"
     try:
         entry = json.loads((folder / "entry.json").read_text(encoding="utf-8"))
         spec = BackboneSpec.from_dict(entry["spec"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None  # a damaged or half-written entry is not listed
-    weights = folder / "weights.safetensors"
-    extra = {**spec.extra, "provenance": entry.get("provenance", {})}
-    return dataclasses.replace(
-        spec, name=PREFIX + folder.name, weights=WeightsSource("file", str(weights)), extra=extra
-    )
+        provenance = entry.get("provenance", {})
+        if not (
+            isinstance(spec.extra, dict)
+            and isinstance(provenance, dict)
+            and spec.modality in ("image", "text", "audio")
+            and isinstance(spec.licence, str)
+            and isinstance(spec.description, str)
+            and isinstance(spec.params_m, int | float)
+            and isinstance(spec.feature_dim, int)
+            and weights.is_file()
+        ):
+            return None
+        return dataclasses.replace(
+            spec,
+            name=PREFIX + folder.name,
+            weights=WeightsSource("file", str(weights)),
+            extra={**spec.extra, "provenance": provenance},
+        )
+    except Exception:
+        return None
 
 
 def local_specs() -> list[BackboneSpec]:
@@ -93,7 +109,7 @@ def register_local(
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
     try:
         shutil.copyfile(weights, tmp / "weights.safetensors")
-        d = spec.to_dict()
+        d = spec.with_weights(WeightsSource("file", "weights.safetensors")).to_dict()
         entry = {"spec": d, "provenance": provenance}
         (tmp / "entry.json").write_text(json.dumps(entry, indent=1, default=str), "utf-8")
         final = root / name
@@ -101,7 +117,12 @@ def register_local(
         if final.exists():
             old = root / f".{name}-old-{os.getpid()}"
             final.rename(old)
-        tmp.rename(final)
+        try:
+            tmp.rename(final)
+        except OSError:
+            if old is not None:
+                old.rename(final)  # put the previous entry back
+            raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from headstart._fields import non_negative, option, positive
+from headstart._fields import fraction, option, positive
 from headstart.methods import _options as o
 from headstart.methods.finetune.config import blocks
 
@@ -28,7 +28,7 @@ class LoraConfig:
         "lora: scaling alpha (the update is alpha / r * B A).", default=16.0, check=positive
     )
     lora_dropout: float = option(
-        "lora: dropout on the adapters' input.", default=0.0, check=non_negative
+        "lora: dropout on the adapters' input.", default=0.0, check=fraction
     )
     lora_blocks: int | str = option(
         "lora: adapt the layers of this many top blocks, or 'all'.",

@@ -96,6 +96,8 @@ def merge_inplace(module: nn.Module) -> int:
             parent = module.get_submodule(name.rpartition(".")[0]) if "." in name else module
             setattr(parent, name.rpartition(".")[2], layer.get_base_layer())
             merged += 1
+    if hasattr(module, "peft_config"):
+        del module.peft_config  # set by inject_adapter_in_model; nothing refers to it now
     return merged
 
 
@@ -107,7 +109,11 @@ class Lora(Method):
         backbone = ctx.trainable_backbone("lora")
         modules = target_modules(backbone, c.lora_blocks, c.lora_targets)
         total = backbone.num_parameters()
-        adapters = inject_inplace(backbone, modules, c)
+        adapters = 0
+
+        def inject() -> None:  # after the head stage: it reads the source model's features
+            nonlocal adapters
+            adapters = inject_inplace(backbone, modules, c)
 
         def schedule(lr: float) -> Schedule:
             (head_stage,) = finetune_schedule(
@@ -120,11 +126,12 @@ class Lora(Method):
 
         head = make_head(backbone.feature_dim, len(ctx.data.classes), c.hidden, c.dropout)
         model = TransferModel(backbone, head, freeze_bn=True)
-        run = train_end_to_end(ctx, model, schedule, c.lr, placeholder=1e-3)
+        run = train_end_to_end(ctx, model, schedule, c.lr, placeholder=1e-3, after_head=inject)
         merge_inplace(backbone)
+        where = "every block" if c.lora_blocks == "all" else f"the top {c.lora_blocks} blocks"
         run.notes.append(
             f"LoRA (peft, r={c.lora_rank}, alpha={c.lora_alpha:g}) on {len(modules)} layers of "
-            f"the top {c.lora_blocks} blocks: {adapters:,} adapter parameters "
+            f"{where}: {adapters:,} adapter parameters "
             f"({100 * adapters / max(total, 1):.2f}% of the backbone's {total:,}), merged "
             "into the weights"
         )
