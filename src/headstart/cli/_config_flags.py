@@ -17,14 +17,7 @@ from typing import Annotated, Any
 import typer
 
 from headstart._options import _MUST, flag_of
-
-
-def _cli_type(f: dataclasses.Field) -> type:
-    t = str(f.type).replace(" ", "")
-    for name, typ in (("bool", bool), ("int", int), ("float", float)):
-        if t.startswith(name):
-            return typ
-    return str
+from headstart.cli._options import _cli_type
 
 
 def config_fields(infos: Sequence[Any]) -> dict[str, tuple[dataclasses.Field, list[Any]]]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from headstart._errors import UserError
+from headstart.data._modality import list_modalities
 from headstart.zoo._spec import BackboneSpec, WeightsSource
 
 PREFIX = "local/"
@@ -58,7 +59,7 @@ def _read(folder: Path) -> BackboneSpec | None:
         if not (
             isinstance(spec.extra, dict)
             and isinstance(provenance, dict)
-            and spec.modality in ("image", "text", "audio")
+            and spec.modality in {m.name for m in list_modalities()}
             and isinstance(spec.licence, str)
             and isinstance(spec.description, str)
             and isinstance(spec.params_m, int | float)
