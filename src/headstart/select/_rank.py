@@ -32,6 +32,7 @@ from headstart.select._registry import score as compute_score
 from headstart.surgery._model import cut
 from headstart.zoo._backbone import Backbone
 from headstart.zoo._registry import create_backbone, get_spec, list_specs
+from headstart.zoo._small_cnn import untrained
 from headstart.zoo._spec import BackboneSpec, ImagePreprocess
 
 # The default score, chosen by bench/rank.py (README, "does the ranking hold?"): over 3
@@ -117,8 +118,10 @@ def _finite_or_none(v: object) -> object:
 
 
 def offline_models(modality: str) -> list[str]:
-    """Every registered model of ``modality`` whose weights load offline (no test models)."""
-    return [s.name for s in list_specs(modality) if s.offline_available()]  # type: ignore[arg-type]
+    """Every registered model of ``modality`` whose weights load offline (no test models,
+    no untrained architectures)."""
+    specs = list_specs(modality)  # type: ignore[arg-type]
+    return [s.name for s in specs if s.offline_available() and not untrained(s)]
 
 
 def auto_layers(blocks: Sequence[str], count: int = 3) -> list[str]:

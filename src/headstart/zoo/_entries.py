@@ -6,6 +6,7 @@ from headstart.zoo._audio import build_hf_audio, build_speech_embedding
 from headstart.zoo._ge2e import build_ge2e
 from headstart.zoo._image import build_timm_image
 from headstart.zoo._registry import register, register_builder
+from headstart.zoo._small_cnn import SMALL_CNN_UNTRAINED, build_small_cnn
 from headstart.zoo._spec import (
     AudioPreprocess,
     BackboneSpec,
@@ -21,6 +22,7 @@ register_builder("glove")(build_glove)
 register_builder("speech-embedding")(build_speech_embedding)
 register_builder("hf-audio")(build_hf_audio)
 register_builder("ge2e")(build_ge2e)
+register_builder("small-cnn")(build_small_cnn)
 
 _LITE = {  # variant: (input size, crop pct, params M, tensors in the packaged file)
     0: (224, 0.875, 4.65),
@@ -83,6 +85,8 @@ register(
     ),
     aliases=("mobilenetv2_100", "mobilenet_v2", "mobilenetv2"),
 )
+
+register(SMALL_CNN_UNTRAINED, aliases=("small_cnn",))
 
 register(
     BackboneSpec(

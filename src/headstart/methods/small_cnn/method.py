@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from torch import nn
 
 from headstart.data._dataset import SPLITS
 from headstart.methods._base import FitContext, Method, MethodResult
@@ -15,6 +14,7 @@ from headstart.surgery._model import TransferModel, make_head
 from headstart.train._loop import predict_logits, run_stage
 from headstart.train._schedule import scratch_schedule
 from headstart.zoo._image import ImageBackbone
+from headstart.zoo._small_cnn import small_cnn_stages
 from headstart.zoo._spec import BackboneSpec, ImagePreprocess, WeightsSource
 
 DESCRIPTION = "small CNN (4 conv blocks, 32 px) trained from scratch"
@@ -34,26 +34,10 @@ SMALL_CNN = BackboneSpec(
 
 
 def small_cnn(size: int = 32) -> ImageBackbone:
-    """The baseline's network, randomly initialised (global torch RNG)."""
-
-    def block(cin: int, cout: int, stride: int) -> nn.Sequential:
-        return nn.Sequential(
-            nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
-            nn.BatchNorm2d(cout),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(cout, cout, 3, padding=1, bias=False),
-            nn.BatchNorm2d(cout),
-            nn.ReLU(inplace=True),
-        )
-
-    stages = [
-        ("block1", block(3, 32, 1)),
-        ("block2", block(32, 64, 2)),
-        ("block3", block(64, 96, 2)),
-        ("block4", block(96, 128, 2)),
-    ]
+    """The baseline's network, randomly initialised (global torch RNG): the zoo's
+    ``small_cnn.untrained`` architecture."""
     pre = dataclasses.replace(SMALL_CNN.preprocess, input_size=size)
-    return ImageBackbone(dataclasses.replace(SMALL_CNN, preprocess=pre), stages)
+    return ImageBackbone(dataclasses.replace(SMALL_CNN, preprocess=pre), small_cnn_stages())
 
 
 class SmallCnn(Method):
