@@ -105,6 +105,7 @@ def pretrain(
     val: float = 0.15,
     test: float = 0.15,
     image_size: int | None = None,
+    objective: str | None = None,
     **fit_options: Any,
 ) -> PretrainResult:
     """Train ``arch`` (default :data:`DEFAULT_ARCH` of the data's modality) from random
@@ -113,8 +114,20 @@ def pretrain(
     accuracy beats the majority class and is at least the classical baseline's on the
     same split;
     otherwise say so and register nothing. ``fit_options``: any :func:`headstart.fit`
-    option of the ``scratch`` method (``epochs``, ``scratch_lr``, ...)."""
+    option of the ``scratch`` method (``epochs``, ``scratch_lr``, ...).
+
+    ``objective`` (``"simclr"`` for images, ``"simcse"`` for text): ``source`` is
+    *unlabelled* and the model learns from it self-supervised instead
+    (:func:`headstart.selfsup.pretrain_unlabelled`, which takes the other options:
+    ``probe_data``, ``from_scratch``, ``epochs``, ...)."""
     import headstart
+
+    if objective is not None:
+        from headstart.selfsup import pretrain_unlabelled
+
+        return pretrain_unlabelled(
+            source, out, objective, arch, name, seed=seed, image_size=image_size, **fit_options
+        )
     from headstart.zoo._local import check_name, register_local, zoo_dir
 
     out = Path(out)

@@ -77,6 +77,7 @@ def methods(
     from headstart.cli._options import options_markdown
     from headstart.continual import list_continual_methods
     from headstart.methods import list_methods
+    from headstart.selfsup import list_pretrain_objectives
 
     if markdown:
         print(options_markdown(), end="")
@@ -90,14 +91,19 @@ def methods(
             "summary": m.summary,
             "options": [f.name for f in dataclasses.fields(m.config_cls)],
         }
-        for m in [*list_methods(), *list_adapt_methods(), *list_continual_methods()]
+        for m in [
+            *list_methods(),
+            *list_adapt_methods(),
+            *list_continual_methods(),
+            *list_pretrain_objectives(),
+        ]
     ]
     if as_json:
         print(json.dumps(rows, indent=2))
         return
     table = Table(
         title="headstart methods (fit --strategy NAME; kind adapt: adapt --method NAME; "
-        "kind continual: continue --method NAME)"
+        "kind continual: continue --method NAME; kind pretrain: pretrain --objective NAME)"
     )
     for col in ("name", "kind", "data", "what it does", "options"):
         table.add_column(col, no_wrap=col in ("name", "kind"))

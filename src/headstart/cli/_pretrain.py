@@ -30,16 +30,40 @@ def pretrain_command(
     epochs: Annotated[int | None, typer.Option(help="At most this many epochs.")] = None,
     image_size: Annotated[int | None, typer.Option(help="Override the input size.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed (split, initialisation).")] = 0,
+    objective: Annotated[
+        str | None,
+        typer.Option(
+            help="Self-supervised on UNLABELLED data instead: simclr (images) or simcse (text)."
+        ),
+    ] = None,
+    probe_data: Annotated[
+        Path | None,
+        typer.Option(help="--objective: small labelled set for the linear-probe check."),
+    ] = None,
+    from_scratch: Annotated[
+        bool, typer.Option(help="--objective: start from random, not pre-trained, weights.")
+    ] = False,
+    max_items: Annotated[
+        int | None, typer.Option(help="--objective: use at most this many unlabelled items.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print source.json.")] = False,
     quiet: Quiet = False,
 ) -> None:
-    """Train ARCH on SOURCE; register it as local/NAME if it beats the naive baselines."""
+    """Train ARCH on SOURCE; register it as local/NAME if it beats the naive baselines.
+
+    With --objective, SOURCE is unlabelled (a folder of images, a table without a label
+    column) and ARCH continues training self-supervised; with --probe-data it registers
+    only if a linear probe on its features is at least as good as on the starting ones."""
     import headstart
 
     set_quiet(quiet or as_json)
-    extra = {"epochs": epochs} if epochs else {}
+    extra: dict = {"epochs": epochs} if epochs else {}
+    if objective is not None:
+        extra |= {"probe_data": probe_data, "from_scratch": from_scratch, "max_items": max_items}
+    elif probe_data or from_scratch or max_items:
+        raise typer.BadParameter("--probe-data, --from-scratch and --max-items need --objective")
     result = headstart.pretrain(
-        source, out_dir, arch, name, seed=seed, image_size=image_size, **extra
+        source, out_dir, arch, name, seed=seed, image_size=image_size, objective=objective, **extra
     )
     if as_json:
         print(json.dumps(result.report, indent=2))

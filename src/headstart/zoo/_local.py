@@ -2,7 +2,9 @@
 
 Each entry is a folder ``<zoo>/<name>/`` holding ``entry.json`` (the backbone spec, with
 ``weights`` pointing at the entry's own copy of the weights, and the provenance: source
-data digest, metrics, baselines, date, command) and ``weights.safetensors``. The zoo is
+data digest, metrics, baselines, date, command) and ``weights.safetensors``, or, for a
+transformer text model, ``model/`` (a Hugging Face folder: config, tokenizer and weights,
+which ``transformers`` reads offline). The zoo is
 ``$HEADSTART_ZOO`` or ``$XDG_DATA_HOME/headstart/zoo`` (``~/.local/share/headstart/zoo``).
 Entries are written atomically (a temporary folder renamed into place), and an entry
 is only ever replaced by another ``pretrain`` of the same name.
@@ -24,6 +26,7 @@ from headstart.data._modality import list_modalities
 from headstart.zoo._spec import BackboneSpec, WeightsSource
 
 PREFIX = "local/"
+HF_FOLDER = "model"  # a text entry's Hugging Face folder (instead of weights.safetensors)
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
@@ -52,6 +55,8 @@ def _read(folder: Path) -> BackboneSpec | None:
     """The entry's spec, or ``None`` for a damaged, half-written or foreign entry (it is
     not listed, and nothing else breaks on it)."""
     weights = folder / "weights.safetensors"
+    if (folder / HF_FOLDER).is_dir():
+        weights = folder / HF_FOLDER
     try:
         entry = json.loads((folder / "entry.json").read_text(encoding="utf-8"))
         spec = BackboneSpec.from_dict(entry["spec"])
@@ -64,7 +69,7 @@ def _read(folder: Path) -> BackboneSpec | None:
             and isinstance(spec.description, str)
             and isinstance(spec.params_m, int | float)
             and isinstance(spec.feature_dim, int)
-            and weights.is_file()
+            and (weights.is_file() or (weights / "config.json").is_file())
         ):
             return None
         return dataclasses.replace(
@@ -102,15 +107,21 @@ def get_local_spec(name: str) -> BackboneSpec:
 def register_local(
     name: str, spec: BackboneSpec, weights: Path, provenance: dict[str, Any]
 ) -> BackboneSpec:
-    """Add (or replace) ``local/<name>``: ``spec``'s architecture with ``weights`` (copied
-    into the entry) and ``provenance``; returns the entry's spec."""
+    """Add (or replace) ``local/<name>``: ``spec``'s architecture with ``weights`` (a
+    safetensors file, or a Hugging Face model folder; copied into the entry) and
+    ``provenance``; returns the entry's spec."""
     check_name(name)
     root = zoo_dir()
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
     try:
-        shutil.copyfile(weights, tmp / "weights.safetensors")
-        d = spec.with_weights(WeightsSource("file", "weights.safetensors")).to_dict()
+        if Path(weights).is_dir():
+            shutil.copytree(weights, tmp / HF_FOLDER)
+            locator = HF_FOLDER
+        else:
+            shutil.copyfile(weights, tmp / "weights.safetensors")
+            locator = "weights.safetensors"
+        d = spec.with_weights(WeightsSource("file", locator)).to_dict()
         entry = {"spec": d, "provenance": provenance}
         (tmp / "entry.json").write_text(json.dumps(entry, indent=1, default=str), "utf-8")
         final = root / name
@@ -133,6 +144,7 @@ def register_local(
 
 
 __all__ = [
+    "HF_FOLDER",
     "PREFIX",
     "LocalModelError",
     "check_name",

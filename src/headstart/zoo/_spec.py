@@ -120,8 +120,8 @@ class BackboneSpec:
             return True
         if kind == "package":
             return importlib.util.find_spec(self.weights.locator) is not None
-        if kind == "file":
-            return Path(self.weights.locator).is_file()
+        if kind == "file":  # a weights file, or a Hugging Face folder
+            return Path(self.weights.locator).exists()
         return _in_hub_cache(self)
 
     def with_weights(self, source: WeightsSource, name: str | None = None) -> BackboneSpec:
