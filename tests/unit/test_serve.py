@@ -146,7 +146,7 @@ def test_bad_image_requests_get_a_4xx_with_the_reason(
     (tmp_path / "broken.png").write_bytes(good[: len(good) // 2])
     (tmp_path / "text.png").write_text("not an image")
     cases = [
-        ({"json": {"texts": ["a"]}}, 422, "this model takes images"),
+        ({"json": {"texts": ["a"]}}, 422, "this model takes image files"),
         ({"json": {"paths": [str(tmp_path / "missing.png")]}}, 422, "no such file"),
         ({"json": {"paths": [str(tmp_path)]}}, 422, "a folder"),
         ({"json": {"paths": [str(tmp_path / "text.png")]}}, 422, "not a readable image"),

@@ -49,6 +49,7 @@ from headstart.bundle._runtime import (
     to_feeds,
 )
 from headstart.data._loader import iter_batches
+from headstart.data._modality import get_modality
 
 PARITY_TOLERANCE = 1e-4
 PARITY_ITEMS = 64
@@ -79,14 +80,14 @@ class _Graph(nn.Module):
 
 
 def test_items(folder: Path, modality: str) -> tuple[list[Any], list[str]]:
-    """The bundle's test items and labels from ``predictions.csv`` (images that still
-    exist); empty lists when there is none."""
+    """The bundle's test items and labels from ``predictions.csv`` (for a file modality,
+    the files that still exist); empty lists when there is none."""
     path = folder / "predictions.csv"
     if not path.is_file():
         return [], []
     with path.open(newline="", encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f) if r.get("item") is not None]
-    if modality == "image":
+    if get_modality(modality).files:
         rows = [r for r in rows if Path(r["item"]).is_file()]
     return [r["item"] for r in rows], [r.get("label") or "" for r in rows]
 

@@ -34,6 +34,7 @@ from starlette.routing import Route
 
 from headstart import __version__
 from headstart.data._items import load_image
+from headstart.data._modality import get_modality
 from headstart.serve._batcher import Batcher
 
 
@@ -113,6 +114,11 @@ def decode_image(source: str | bytes, name: str, max_pixels: int) -> Image.Image
         raise InputError(422, f"{name}: unreadable image ({exc})") from None
 
 
+DECODERS: dict[str, Any] = {"image": decode_image, "audio": decode_audio}
+"""How a file modality's uploads and paths are decoded, by modality name (a new file
+modality registers its decoder here); text needs none."""
+
+
 class PredictApp:
     """The request handlers around one loaded predictor."""
 
@@ -129,13 +135,17 @@ class PredictApp:
     def modality(self) -> str:
         return str(self.predictor.modality)
 
+    @property
+    def takes_files(self) -> bool:
+        return get_modality(self.modality).files
+
     async def health(self, request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
     async def metadata(self, request: Request) -> JSONResponse:
         config = self.predictor.config
-        accepts = ["texts"] if self.modality == "text" else ["multipart files"]
-        if self.modality != "text" and self.allow_paths:
+        accepts = ["multipart files"] if self.takes_files else ["texts"]
+        if self.takes_files and self.allow_paths:
             accepts.insert(0, "paths")
         return JSONResponse(
             {
@@ -197,9 +207,10 @@ class PredictApp:
         return values
 
     def _texts(self, texts: list[str]) -> tuple[list[str], list[Any]]:
-        if self.modality != "text":
-            what = "images" if self.modality == "image" else f"{self.modality} files"
-            raise InputError(422, f'this model takes {what}: send "paths" or upload files')
+        if self.takes_files:
+            raise InputError(
+                422, f'this model takes {self.modality} files: send "paths" or upload files'
+            )
         limit = self.limits.max_text_chars
         long = next((i for i, t in enumerate(texts) if len(t) > limit), None)
         if long is not None:
@@ -208,10 +219,13 @@ class PredictApp:
 
     @property
     def _decode(self) -> Any:
-        return decode_audio if self.modality == "audio" else decode_image
+        try:
+            return DECODERS[self.modality]
+        except KeyError:
+            raise InputError(422, f"this server cannot decode {self.modality} files") from None
 
     async def _paths(self, paths: list[str]) -> tuple[list[str], list[Any]]:
-        if self.modality == "text":
+        if not self.takes_files:
             raise InputError(422, 'this model takes texts: send {"texts": [...]}')
         if not self.allow_paths:
             raise InputError(403, "this server does not read paths (--allow-paths): upload files")
@@ -221,7 +235,7 @@ class PredictApp:
         return paths, images
 
     async def _uploads(self, request: Request, body: bytes) -> tuple[list[str], list[Any]]:
-        if self.modality == "text":
+        if not self.takes_files:
             raise InputError(422, 'this model takes texts: send {"texts": [...]} as JSON')
 
         async def replay() -> dict[str, Any]:
