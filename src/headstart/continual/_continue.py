@@ -1,4 +1,5 @@
-"""``headstart.continue_``: a bundle and a step of new classes, one new bundle.
+"""``headstart.continue_``: a bundle and a new step (new classes, or the known classes from
+a new domain), one new bundle.
 
 The bundle's backbone stays frozen: the new step's items (and, the first time, the data the
 bundle was fit on) go through it once into the feature cache, and a registered continual
@@ -29,9 +30,12 @@ from headstart.cache._store import FeatureStore
 from headstart.continual._methods import grow_head
 from headstart.continual._metrics import continual_metrics
 from headstart.continual._registry import get_continual_method
+from headstart.continual._report import frozen_alternatives, render_continual_report
 from headstart.continual._sequence import (
     ContinualError,
     StepData,
+    check_scenario,
+    check_step_classes,
     learn_step,
     matrix_array,
     start_state,
@@ -43,6 +47,7 @@ from headstart.surgery._model import TransferModel
 
 REPORT_NAME = "continual.json"
 CHART_NAME = "continual.svg"
+HTML_NAME = "report.html"
 DEFAULT_MEMORY = 200
 # Keys write_bundle_into sets itself; the rest of headstart.json is carried over.
 _OWN_KEYS = (
@@ -150,6 +155,7 @@ def continue_(
     method: str = "replay",
     memory: int | None = None,
     *,
+    scenario: str = "class",
     old_data: str | os.PathLike[str] | None = None,
     seed: int = 0,
     val: float = 0.15,
@@ -160,9 +166,14 @@ def continue_(
     options: dict[str, Any] | None = None,
     store: FeatureStore | None = None,
 ) -> ContinueResult:
-    """Add the classes of ``new_data`` to ``bundle`` (class-incremental: every class of
-    ``new_data`` must be new) with continual ``method`` (``headstart methods``, kind
-    continual); write the new bundle to ``out``.
+    """Add the step ``new_data`` to ``bundle`` with continual ``method`` (``headstart
+    methods``, kind continual); write the new bundle to ``out``.
+
+    ``scenario``: ``class`` (class-incremental, the default: every class of ``new_data``
+    is new, the head grows by them), ``task`` (the same, scored with the task known:
+    the argmax over each step's own classes) or ``domain`` (domain-incremental: every
+    class of ``new_data`` is one the bundle knows, from a new domain; the head keeps its
+    outputs).
 
     ``memory``: replay-memory rows kept (class-balanced; default 200, or the bundle's);
     ``old_data``: the data the bundle was fit on, when its recorded ``fit.source`` is
@@ -175,6 +186,7 @@ def continue_(
     bundle = Path(bundle)
     if not (bundle / CONFIG_NAME).is_file():
         raise ContinualError(f"{bundle}: not a headstart bundle (no {CONFIG_NAME})")
+    check_scenario(scenario)
     config = _config(method, options or {})
     if memory is not None and memory < 0:
         raise ContinualError(f"--memory {memory}: must be >= 0 (rows of the replay memory)")
@@ -189,14 +201,13 @@ def continue_(
             f"{new_data}: holds {new.modality} data but the bundle {bundle} takes "
             f"{predictor.modality} (a continual step keeps the bundle's backbone)"
         )
-    known = [c for c in new.classes if c in predictor.classes]
-    if known:
-        raise ContinualError(
-            f"{new_data}: class-incremental step, but {', '.join(map(repr, known))} already "
-            f"in {bundle} ({', '.join(predictor.classes)}); a step must bring only new classes"
-        )
+    try:
+        check_step_classes(scenario, new.classes, predictor.classes)
+    except ContinualError as e:
+        raise ContinualError(f"{new_data}: {e} (bundle {bundle})") from None
+    grown = len(predictor.classes) + (0 if scenario == "domain" else len(new.classes))
     if "linear head" in get_continual_method(method).uses:  # refused before any extraction
-        grow_head(predictor.model.head, len(predictor.classes) + len(new.classes))
+        grow_head(predictor.model.head, grown)
     if out is not None:
         check_out(out, [*inputs, *new.items] if new.modality != "text" else inputs)
         clean_stale_temps(Path(out).absolute().parent)
@@ -224,39 +235,64 @@ def continue_(
             columns,
         )
     step = _step_data(store, predictor, new, "new step")
-    head = learn_step(predictor.model.head, state, step, method, config, seed)
+    head = learn_step(predictor.model.head, state, step, method, config, seed, scenario)
     for note in state.steps[-1]["notes"]:
         say(f"[yellow]{method}[/]: {note}")
     model = TransferModel(predictor.model.backbone, head).eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    r = matrix_array(state)
+    r_class, r_task = matrix_array(state), matrix_array(state, task_incremental=True)
+    r = r_task if scenario == "task" else r_class
     metrics = continual_metrics(r)
-    r_task = matrix_array(state, task_incremental=True)
+    other = {
+        "class": (
+            "task_incremental",
+            r_task,
+            "the same model scored with the task known: argmax over the step's own classes",
+        ),
+        "task": (
+            "class_incremental",
+            r_class,
+            "the same model scored without the task: "
+            "argmax over every class seen (what predict does)",
+        ),
+    }.get(scenario)
     report = {
         "bundle": str(bundle),
         "new_data": str(new_data),
         "old_data": first_source,
         "method": method,
         "config": dataclasses.asdict(config),
-        "scenario": "class-incremental",
+        "scenario": f"{scenario}-incremental",
         "classes": state.classes,
         "tasks": state.tasks,
         "memory": {"size": state.memory_size, "rows": len(state.memory_y)},
         "matrix": [[None if np.isnan(v) else float(v) for v in row] for row in r],
-        "matrix_note": "matrix[i][j]: test accuracy on task j's classes (argmax over every "
-        "class seen) after step i",
+        "matrix_note": _MATRIX_NOTES[scenario],
         **metrics,
-        "task_incremental": {
-            "note": "the same model scored with the task known: argmax over the step's own classes",
-            "matrix": [[None if np.isnan(v) else float(v) for v in row] for row in r_task],
-            **continual_metrics(r_task),
-        },
+        **(
+            {
+                other[0]: {
+                    "note": other[2],
+                    "matrix": [
+                        [None if np.isnan(v) else float(v) for v in row] for row in other[1]
+                    ],
+                    **continual_metrics(other[1]),
+                }
+            }
+            if other
+            else {}
+        ),
         "steps": state.steps,
+        "frozen_alternatives": frozen_alternatives(state, task_incremental=scenario == "task"),
+        "frozen_alternatives_note": "ACC after the last step of prototype and slda fit on this "
+        "state (exact running sums of every step: the same as running them step by step)",
         "forward_passes": store.forward_passes - passes,
         "seconds": time.perf_counter() - started,
         "seed": seed,
-        "command": continue_command(bundle, new_data, out, method, memory, old_data, seed),
+        "command": continue_command(
+            bundle, new_data, out, method, memory, old_data, seed, scenario
+        ),
     }
     extra = {k: v for k, v in predictor.config.items() if k not in _OWN_KEYS}
     extra["continual"] = {"steps": len(state.tasks), "last_method": method, "tasks": state.tasks}
@@ -267,7 +303,10 @@ def continue_(
             write_bundle_into(tmp, model, state.classes, extra)
             state.save(tmp)
             atomic_write_json(tmp / REPORT_NAME, report)
-            (tmp / CHART_NAME).write_text(matrix_svg(r, state.tasks), encoding="utf-8")
+            chart = matrix_svg(r, task_labels(state))
+            (tmp / CHART_NAME).write_text(chart, encoding="utf-8")
+            html = render_continual_report(report, chart)
+            (tmp / HTML_NAME).write_text(html, encoding="utf-8")
         result.out = Path(out)
     say(
         f"[bold]{method}[/]: ACC {metrics['acc']:.3f}, forgetting {metrics['forgetting']:.3f}, "
@@ -276,9 +315,31 @@ def continue_(
     return result
 
 
-def matrix_svg(r: np.ndarray, tasks: list[list[str]]) -> str:
-    """The accuracy matrix as an SVG chart: one row per step, one column per task, each
-    cell shaded by its accuracy (white 0 to green 1) and labelled with it."""
+_MATRIX_NOTES = {
+    "class": "matrix[i][j]: test accuracy on task j's classes (argmax over every class seen) "
+    "after step i",
+    "task": "matrix[i][j]: test accuracy on task j's classes, the task known (argmax over "
+    "task j's own classes), after step i",
+    "domain": "matrix[i][j]: test accuracy on step j's test rows (its domain; argmax over "
+    "every class) after step i",
+}
+
+
+def task_labels(state: ContinualState) -> list[str]:
+    """A column label per step: its classes, or ``step j`` where a step brought no new
+    class (a domain-incremental step)."""
+    seen: set[str] = set()
+    out = []
+    for j, task in enumerate(state.tasks):
+        out.append(",".join(task) if not set(task) <= seen else f"step {j}")
+        seen |= set(task)
+    return out
+
+
+def matrix_svg(r: np.ndarray, tasks: list[list[str]] | list[str]) -> str:
+    """The accuracy matrix as an SVG chart: one row per step, one column per task (its
+    label, or its classes joined), each cell shaded by its accuracy (white 0 to green 1)
+    and labelled with it."""
     from xml.sax.saxutils import escape
 
     cell, left, top = 64, 96, 40
@@ -290,7 +351,7 @@ def matrix_svg(r: np.ndarray, tasks: list[list[str]]) -> str:
         f'<text x="{left}" y="14">test accuracy on task j (columns) after step i (rows)</text>',
     ]
     for j, task in enumerate(tasks):
-        name = escape(",".join(task))[:10]
+        name = escape(task if isinstance(task, str) else ",".join(task))[:10]
         x = left + j * cell + cell / 2
         parts.append(f'<text x="{x}" y="{top - 6}" text-anchor="middle">{name}</text>')
     for i in range(t):
@@ -323,10 +384,13 @@ def continue_command(
     memory: int | None,
     old_data: Any,
     seed: int,
+    scenario: str = "class",
 ) -> str:
     """The ``headstart continue`` command line that reproduces the step."""
     words = ["headstart", "continue", str(bundle), str(new_data), "--out", str(out or "OUT")]
     words += ["--method", method]
+    if scenario != "class":
+        words += ["--scenario", scenario]
     for flag, value in (("--memory", memory), ("--old-data", old_data), ("--seed", seed or None)):
         if value is not None:
             words += [flag, str(value)]
@@ -335,9 +399,11 @@ def continue_command(
 
 __all__ = [
     "CHART_NAME",
+    "HTML_NAME",
     "REPORT_NAME",
     "ContinueResult",
     "continue_",
     "continue_command",
     "matrix_svg",
+    "task_labels",
 ]

@@ -1,10 +1,17 @@
 """Continual steps on arrays: a head, the state of the past, and a step of new classes.
 
 :func:`start_state` records the first step (the classes a bundle was fit on);
-:func:`learn_step` adds one class-incremental step with a registered method and appends a
-row to the accuracy matrix (:mod:`headstart.continual._metrics`); :func:`run_sequence`
-runs a whole sequence from features (what the benchmark calls). Labels here are class
-*names*; the state maps them to indices.
+:func:`learn_step` adds one step with a registered method and appends a row to the
+accuracy matrix (:mod:`headstart.continual._metrics`); :func:`run_sequence` runs a whole
+sequence from features (what the benchmark calls). Labels here are class *names*; the
+state maps them to indices.
+
+A step's ``scenario`` is explicit (:data:`SCENARIOS`): ``class`` (class-incremental: the
+step brings only new classes, scored by the argmax over every class seen), ``task``
+(task-incremental: the same training, new classes only, the headline scores taken with
+the task known, the argmax over the step's own classes) or ``domain``
+(domain-incremental: the step brings only classes the model knows, from a new domain, a
+new rotation of the digits say; the head keeps its outputs).
 """
 
 from __future__ import annotations
@@ -27,6 +34,53 @@ from headstart.continual._state import ContinualState, empty_state, fisher_diago
 
 class ContinualError(UserError, ValueError):
     """A continual step cannot run as asked; the message says why."""
+
+
+SCENARIOS = ("class", "task", "domain")
+
+
+def check_scenario(scenario: str) -> str:
+    if scenario not in SCENARIOS:
+        raise ContinualError(
+            f"--scenario {scenario!r}: choose one of {', '.join(SCENARIOS)} (class-, task- "
+            "or domain-incremental)"
+        )
+    return scenario
+
+
+def check_step_classes(scenario: str, new: Sequence[str], known: Sequence[str]) -> None:
+    """Refuse, in one line, a step whose classes do not fit its scenario: new classes that
+    are known already (``class`` / ``task``), classes the model does not know
+    (``domain``), fewer than two classes."""
+    check_scenario(scenario)
+    if scenario == "domain":
+        unknown = [c for c in new if c not in known]
+        if unknown:
+            raise ContinualError(
+                f"domain-incremental step: {', '.join(map(repr, unknown))} not among the "
+                f"classes the model knows ({', '.join(known)}); a domain step brings known "
+                "classes from a new domain (to add classes: --scenario class)"
+            )
+        if len(new) < 2:
+            raise ContinualError(
+                f"domain-incremental step: only one class ({', '.join(map(repr, new))}); a "
+                "step must bring at least two (one class gives cross-entropy nothing to "
+                "tell apart)"
+            )
+        return
+    overlap = [c for c in new if c in known]
+    if overlap:
+        raise ContinualError(
+            f"{scenario}-incremental step: {', '.join(map(repr, overlap))} already learned in "
+            f"an earlier step (the model knows {', '.join(known)}); a step must bring only "
+            "new classes (the same classes from a new domain: --scenario domain)"
+        )
+    if len(new) < 2:
+        raise ContinualError(
+            f"{scenario}-incremental step: only one new class ({', '.join(map(repr, new))}); "
+            "a step must bring at least two (a lone class gives cross-entropy nothing to "
+            "tell apart): add it together with another new class"
+        )
 
 
 @dataclass(frozen=True)
@@ -119,10 +173,13 @@ def learn_step(
     method: str = "replay",
     config: Any = None,
     seed: int = 0,
+    scenario: str = "class",
 ) -> nn.Module:
-    """Add ``step``'s classes (class-incremental: none may be known already) with
-    ``method``; ``state`` is updated in place (memory, Fisher, sums, a matrix row, a
-    ``steps`` record). Returns the new head over every class seen."""
+    """Add ``step`` with ``method``: under ``scenario`` ``class`` or ``task`` its classes
+    are new (none known already) and the head grows by them; under ``domain`` they are
+    known ones, from a new domain, and the head keeps its outputs. ``state`` is updated in
+    place (memory, Fisher, sums, a matrix row, a ``steps`` record). Returns the new head
+    over every class seen."""
     info = get_continual_method(method)
     config = config if config is not None else info.config_cls()
     if not isinstance(config, info.config_cls):
@@ -130,23 +187,17 @@ def learn_step(
             f"--method {method} takes a {info.config_cls.__name__}, not a {type(config).__name__}"
         )
     new = step.classes
-    overlap = [c for c in new if c in state.classes]
-    if overlap:
-        raise ContinualError(
-            f"class-incremental step: {', '.join(map(repr, overlap))} already learned in an "
-            f"earlier step (the model knows {', '.join(state.classes)}); a step must bring "
-            "only new classes"
-        )
-    if len(new) < 2:
-        raise ContinualError(
-            f"class-incremental step: only one new class ({', '.join(map(repr, new))}); a "
-            "step must bring at least two (a lone class gives cross-entropy nothing to tell "
-            "apart): add it together with another new class"
-        )
+    check_step_classes(scenario, new, state.classes)
     if not len(step.labels_test):
         raise ContinualError("the new step has no test rows to score it on (--test > 0)")
+    unknown = sorted(set(step.labels_test) - set(new))
+    if unknown:
+        raise ContinualError(
+            f"the new step's test rows hold {unknown}, not among its training classes {new}"
+        )
     n_old = len(state.classes)
-    state.classes = [*state.classes, *new]
+    if scenario != "domain":
+        state.classes = [*state.classes, *new]
     y, yt = _indices(step.labels, state.classes), _indices(step.labels_test, state.classes)
     t = time.perf_counter()
     task = StepTask(head, n_old, len(state.classes), step.x, y, state, seed)
@@ -160,6 +211,7 @@ def learn_step(
         {
             "step": len(state.tasks) - 1,
             "method": method,
+            "scenario": scenario,
             "config": asdict(config),
             "classes": new,
             "examples": len(y),
@@ -189,12 +241,13 @@ def run_sequence(
     memory: int = 200,
     config: Any = None,
     seed: int = 0,
+    scenario: str = "class",
 ) -> tuple[nn.Module, ContinualState, dict[str, Any]]:
-    """A whole class-incremental sequence from features: the first step is fit as
-    ``headstart fit`` fits (a logistic head, ``C`` by cross-validation, refit on every
-    training row), each later one added with ``method``. Returns the last head, the state
-    and :func:`~headstart.continual.continual_metrics` of its accuracy matrix (and, under
-    ``task_incremental``, of the matrix scored with the task known)."""
+    """A whole sequence from features (every later step under ``scenario``): the first
+    step is fit as ``headstart fit`` fits (a logistic head, ``C`` by cross-validation,
+    refit on every training row), each later one added with ``method``. Returns the last
+    head, the state and :func:`~headstart.continual.continual_metrics` of its accuracy
+    matrix (and, under ``task_incremental``, of the matrix scored with the task known)."""
     from headstart.train._heads import fit_logistic_head
 
     first = steps[0]
@@ -205,16 +258,20 @@ def run_sequence(
     )
     head: nn.Module = fit.head
     state = start_state(head, first, memory, seed)
+    check_scenario(scenario)
     for s in steps[1:]:
-        head = learn_step(head, state, s, method, config, seed)
+        head = learn_step(head, state, s, method, config, seed, scenario)
     metrics = continual_metrics(matrix_array(state))
     metrics["task_incremental"] = continual_metrics(matrix_array(state, task_incremental=True))
     return head, state, metrics
 
 
 __all__ = [
+    "SCENARIOS",
     "ContinualError",
     "StepData",
+    "check_scenario",
+    "check_step_classes",
     "head_accuracy",
     "learn_step",
     "matrix_array",

@@ -1,8 +1,10 @@
 r"""What a continual bundle remembers of its past steps (``continual.safetensors``).
 
-* ``memory_x`` ``(M, D)`` / ``memory_y`` ``(M,)``: the replay memory, cached backbone
-  features of at most ``memory_size`` training examples, class-balanced
-  (:func:`update_memory`); the only past *training* data any method sees.
+* ``memory_x`` ``(M, D)`` / ``memory_y`` ``(M,)`` / ``memory_task`` ``(M,)``: the replay
+  memory, cached backbone features of at most ``memory_size`` training examples, balanced
+  over the (step, class) cells (:func:`balanced_rows`: class-balanced when each class
+  belongs to one step, step- and class-balanced in a domain-incremental sequence, where
+  every step brings the same classes); the only past *training* data any method sees.
 * ``eval_x`` / ``eval_y`` / ``eval_task``: the held-out test features of every step, kept
   to score the accuracy matrix after later steps; never trained on.
 * ``fisher.<param>``: EWC's diagonal Fisher information of the head's parameters,
@@ -55,6 +57,17 @@ class ContinualState:
     matrix: list[list[float]] = field(default_factory=list)
     matrix_task: list[list[float]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
+    memory_task: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    def __post_init__(self) -> None:
+        if len(self.memory_task) != len(self.memory_y):  # a bundle from before memory_task:
+            first = {}  # every class then belonged to one step, the one that added it
+            for t, task in enumerate(self.tasks):
+                for c in task:
+                    first.setdefault(self.classes.index(c), t)
+            self.memory_task = np.array(
+                [first.get(int(c), 0) for c in self.memory_y], dtype=np.int64
+            )
 
     @property
     def dim(self) -> int:
@@ -94,9 +107,11 @@ class ContinualState:
         np.add.at(raw, y, x64)
         self.raw_sums = raw
         self.scatter = self.scatter + x64.T @ x64
-        self.memory_x, self.memory_y = update_memory(
-            self.memory_x, self.memory_y, x, y, self.memory_size, seed
-        )
+        px = np.concatenate([self.memory_x, x.astype(np.float32)])
+        py = np.concatenate([self.memory_y, y.astype(np.int64)])
+        pt = np.concatenate([self.memory_task, np.full(len(y), len(self.tasks) - 1)])
+        keep = balanced_rows(pt * (k + 1) + py, self.memory_size, seed)
+        self.memory_x, self.memory_y, self.memory_task = px[keep], py[keep], pt[keep]
 
     def save(self, folder: Path) -> None:
         """``continual.safetensors`` in ``folder`` (tensors; the lists go in its metadata)."""
@@ -105,6 +120,7 @@ class ContinualState:
         arrays = {
             "memory_x": self.memory_x.astype(np.float32),
             "memory_y": self.memory_y.astype(np.int64),
+            "memory_task": self.memory_task.astype(np.int64),
             "eval_x": self.eval_x.astype(np.float32),
             "eval_y": self.eval_y.astype(np.int64),
             "eval_task": self.eval_task.astype(np.int64),
@@ -156,6 +172,7 @@ class ContinualState:
             [list(r) for r in meta["matrix"]],
             [list(r) for r in meta.get("matrix_task", [])],
             list(meta["steps"]),
+            a.get("memory_task", np.zeros(0, dtype=np.int64)),
         )
 
 
@@ -186,34 +203,40 @@ def cl2n(x: np.ndarray, centre: np.ndarray) -> np.ndarray:
     return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
 
 
+def balanced_rows(keys: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Indices (sorted) of at most ``size`` rows balanced over the distinct ``keys``: each
+    of the ``K`` keys keeps ``size // K`` rows (a key with fewer keeps all it has, and the
+    spare places go to the others in turn, in key order), chosen uniformly at random
+    (``seed``) among its rows."""
+    if size <= 0 or not len(keys):
+        return np.zeros(0, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    groups = np.unique(keys)
+    rows = {g: rng.permutation(np.flatnonzero(keys == g)) for g in groups}
+    quota = dict.fromkeys(groups, 0)
+    left = size
+    while left > 0:
+        open_ = [g for g in groups if quota[g] < len(rows[g])]
+        if not open_:
+            break
+        share = max(left // len(open_), 1)
+        for g in open_:
+            take = min(share, len(rows[g]) - quota[g], left)
+            quota[g] += take
+            left -= take
+            if left == 0:
+                break
+    return np.sort(np.concatenate([rows[g][: quota[g]] for g in groups]))
+
+
 def update_memory(
     mx: np.ndarray, my: np.ndarray, x: np.ndarray, y: np.ndarray, size: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """A class-balanced replay memory of at most ``size`` rows from the old memory and a
-    step's training rows: each of the ``K`` classes keeps ``size // K`` rows (a class with
-    fewer keeps all it has, and the spare places go to the others in turn), chosen
-    uniformly at random (``seed``) among its rows in the pool."""
+    step's training rows (:func:`balanced_rows` over the labels)."""
     px = np.concatenate([mx, x.astype(np.float32)])
     py = np.concatenate([my, y.astype(np.int64)])
-    if size <= 0 or not len(py):
-        return px[:0], py[:0]
-    rng = np.random.default_rng(seed)
-    classes = np.unique(py)
-    rows = {c: rng.permutation(np.flatnonzero(py == c)) for c in classes}
-    quota = dict.fromkeys(classes, 0)
-    left = size
-    while left > 0:
-        open_ = [c for c in classes if quota[c] < len(rows[c])]
-        if not open_:
-            break
-        share = max(left // len(open_), 1)
-        for c in open_:
-            take = min(share, len(rows[c]) - quota[c], left)
-            quota[c] += take
-            left -= take
-            if left == 0:
-                break
-    keep = np.sort(np.concatenate([rows[c][: quota[c]] for c in classes]))
+    keep = balanced_rows(py, size, seed)
     return px[keep], py[keep]
 
 
@@ -257,6 +280,7 @@ def pad_rows(a: np.ndarray, rows: int) -> np.ndarray:
 __all__ = [
     "STATE_NAME",
     "ContinualState",
+    "balanced_rows",
     "cl2n",
     "empty_state",
     "fisher_diagonal",
