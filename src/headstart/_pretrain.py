@@ -33,10 +33,15 @@ from headstart._progress import say
 from headstart.data import read_data
 from headstart.methods import list_methods
 
-DEFAULT_ARCH = {"image": "efficientnet_lite0.in1k"}
-"""The architecture trained when ``arch`` is not given (from random weights). Images
-only for now: a text or audio source model needs its tokenizer / front end saved beside
-the weights, which the user's zoo does not hold yet."""
+DEFAULT_ARCH = {
+    "image": "efficientnet_lite0.in1k",
+    "text": "glove_6b.50d",
+    "audio": "ge2e.resemblyzer",
+}
+"""The architecture trained when ``arch`` is not given (from random weights). Text: the
+GloVe word-bag architecture (the entry stores the vectors of the words seen in the
+source data and that vocabulary); audio: the trainable GE2E encoder (its mel front end
+is code, not weights)."""
 
 
 class PretrainError(UserError, ValueError):
@@ -71,6 +76,19 @@ def majority_accuracy(train_labels: np.ndarray, test_labels: np.ndarray) -> floa
 
 
 COLUMNS = ("text_column", "label_column", "path_column")
+SAVES_ITSELF = (
+    "timm",
+    "small-cnn",
+    "glove",
+    "hf-text",
+    "ge2e",
+    "test-cnn",
+    "test-words",
+    "test-audio",
+)
+"""Builders whose whole backbone is rebuilt offline from what a zoo entry holds (one
+safetensors file with its metadata, or a Hugging Face folder with the tokenizer): the
+architectures ``pretrain`` can register (not the frozen TFLite speech embedding)."""
 
 
 def pretrain_command(
@@ -137,17 +155,23 @@ def pretrain(
     data = read_data(source, val=val, test=test, seed=seed, **columns)
     if data.modality not in DEFAULT_ARCH:
         raise PretrainError(
-            f"{source}: {data.modality} data; pretrain develops image source models only "
-            "for now (text and audio need their tokenizer or front end saved with them)"
+            f"{source}: {data.modality} data; pretrain develops "
+            f"{', '.join(DEFAULT_ARCH)} source models"
         )
     if not (data.split == "test").any():
         raise PretrainError(f"{source}: no test split to check the source model on; use --test > 0")
     arch = arch or DEFAULT_ARCH[data.modality]
-    from headstart.zoo import get_spec
+    from headstart.zoo import get_spec, list_specs
 
     if get_spec(arch).modality != data.modality:
         raise PretrainError(
             f"--arch {arch}: a {get_spec(arch).modality} model, not {data.modality}"
+        )
+    if get_spec(arch).builder not in SAVES_ITSELF:
+        raise PretrainError(
+            f"--arch {arch}: its {get_spec(arch).builder} front end (tokenizer, frozen "
+            f"model) is not saved into a zoo entry; trainable architectures here: "
+            + ", ".join(s.name for s in list_specs(data.modality) if s.builder in SAVES_ITSELF)
         )
     if not explicit and (zoo_dir() / name).exists():
         raise PretrainError(
@@ -185,8 +209,16 @@ def pretrain(
     }
     from safetensors.torch import save_file
 
-    weights = out / "source_model.safetensors"
-    save_file({k: v.contiguous() for k, v in backbone.state_dict().items()}, str(weights))
+    if hasattr(backbone, "tokenizer"):  # a transformer: a Hugging Face folder (+ tokenizer)
+        weights = out / "source_model"
+        backbone.model.save_pretrained(weights)
+        backbone.tokenizer.save_pretrained(weights)
+        n_params = backbone.num_parameters()
+    else:  # one safetensors file, a word model's vocabulary in its metadata
+        weights = out / "source_model.safetensors"
+        state, metadata = backbone.export_state(list(data.take("train")[0]))
+        save_file(state, str(weights), metadata=metadata or None)
+        n_params = sum(v.numel() for v in state.values())
     registered = None
     if passed:
         local = dataclasses.replace(
@@ -194,7 +226,7 @@ def pretrain(
             description=f"developed by headstart pretrain on {Path(str(source)).name} "
             f"({len(data.classes)} classes, test accuracy {accuracy:.3f})",
             licence="yours",
-            params_m=round(backbone.num_parameters() / 1e6, 2),
+            params_m=round(n_params / 1e6, 4),
             num_source_classes=0,
         )
         registered = register_local(name, local, weights, provenance).name

@@ -55,6 +55,13 @@ def test_pretrain_registers_a_skilful_model_and_fit_reuses_it(
     )
     fitted = headstart.fit(tiny_images, model="local/shapes", strategy="extract", val=0.2)
     assert fitted.metrics["model"] == "local/shapes"
+    # --layer reuses part of it: the cut model's features are the first blocks' output
+    part = headstart.fit(
+        tiny_images, model="local/shapes", layer="block1", strategy="extract", val=0.2
+    )
+    assert part.metrics["layer"] == "block1" and part.metrics["feature_dim"] == 16
+    cut = headstart.create_backbone("local/shapes", layer="block1").eval()
+    assert cut(x).shape == (1, 16)
     rows = json.loads(CliRunner().invoke(app, ["models", "--json", "--test"]).output)
     assert "local/shapes" in {r["name"] for r in rows}
 
@@ -96,8 +103,8 @@ def test_cli_bad_name_is_one_line_and_exit_2(
 def test_pretrain_refuses_what_it_cannot_develop(tiny_images: Path, tiny_texts: Path, tmp_path):
     from headstart._pretrain import PretrainError
 
-    with pytest.raises(PretrainError, match="image source models only"):
-        headstart.pretrain(tiny_texts, tmp_path / "t")
+    with pytest.raises(PretrainError, match="a image model, not text"):
+        headstart.pretrain(tiny_texts, tmp_path / "t", arch=CNN)
     with pytest.raises(PretrainError, match="no test split"):
         headstart.pretrain(tiny_images, tmp_path / "n", arch=CNN, test=0)
     assert not (tmp_path / "t").exists() and not (tmp_path / "n").exists()
@@ -126,3 +133,66 @@ def test_a_damaged_zoo_entry_is_skipped(tmp_path: Path) -> None:
     (bad / "entry.json").write_text('{"spec": {"extra": 5}}')
     assert local_specs() == []
     assert CliRunner().invoke(app, ["models"]).exit_code == 0
+
+
+def test_small_cnn_architecture_is_in_the_zoo_but_never_a_rank_candidate() -> None:
+    from headstart.select._rank import offline_models
+
+    spec = headstart.get_spec("small_cnn")
+    assert spec.name == "small_cnn.untrained" and spec.modality == "image"
+    assert "small_cnn.untrained" not in offline_models("image")
+    net = headstart.create_backbone(spec)
+    assert net.feature_dim == 128 and net.num_parameters() == 462_944
+
+
+def test_word_vectors_keep_only_the_words_seen_and_their_vocabulary(tmp_path: Path) -> None:
+    """A word-bag source model stores the vectors of its training words and that
+    vocabulary in the safetensors metadata: the entry loads without GloVe's files."""
+    from safetensors.torch import save_file
+
+    from headstart.zoo._local import register_local
+    from headstart.zoo._text import WordVectorBackbone
+
+    spec = headstart.get_spec("glove_6b.50d")
+    vocab = ["the", "cat", "sat", "dog", "ran"]
+    net = WordVectorBackbone(spec, torch.arange(10.0).reshape(5, 2), vocab)
+    state, meta = net.export_state(["The cat sat.", "the cat"])
+    assert json.loads(meta["vocab"]) == ["the", "cat", "sat"]  # dog, ran: never seen
+    assert state["embeddings.weight"].tolist() == [[0, 1], [2, 3], [4, 5]]
+    save_file(state, str(tmp_path / "w.safetensors"), metadata=meta)
+    register_local("words", spec, tmp_path / "w.safetensors", {"arch": spec.name})
+    mine = headstart.create_backbone("local/words")
+    x = mine.collate(["cat sat dog"])  # dog is unknown now: ignored
+    assert mine(x).tolist() == [[3.0, 4.0]]  # mean of cat (2, 3) and sat (4, 5)
+
+
+def test_audio_source_models_round_trip_through_the_zoo(tmp_path: Path) -> None:
+    """GE2E and the tiny audio net load their own weights strictly from an entry."""
+    from safetensors.torch import save_file
+
+    from headstart.zoo._local import register_local
+
+    for arch in ("ge2e.resemblyzer", "test_audio.tiny"):
+        net = headstart.create_backbone(arch, pretrained=False)
+        state, meta = net.export_state()
+        save_file(state, str(tmp_path / "a.safetensors"), metadata=meta or None)
+        name = arch.split(".")[0].replace("_", "-")
+        register_local(name, headstart.get_spec(arch), tmp_path / "a.safetensors", {})
+        mine = headstart.create_backbone(f"local/{name}").eval()
+        rate = headstart.get_spec(arch).preprocess.sample_rate
+        x = torch.randn(2, int(rate * 0.5))
+        np.testing.assert_allclose(mine(x).detach().numpy(), net.eval()(x).detach().numpy())
+
+
+@pytest.mark.slow
+def test_pretrain_on_text_saves_its_vocabulary_and_fit_reuses_it(
+    tiny_texts: Path, tmp_path: Path
+) -> None:
+    res = headstart.pretrain(
+        tiny_texts, tmp_path / "src", name="words", epochs=10, scratch_lr=0.05, val=0.2, test=0.3
+    )
+    assert res.registered == "local/words" and res.report["arch"] == "glove_6b.50d"
+    mine = headstart.create_backbone("local/words")
+    assert 0 < len(mine.vocab) < 100  # the words of the training texts, not GloVe's 400k
+    fitted = headstart.fit(tiny_texts, model="local/words", strategy="extract", val=0.2)
+    assert fitted.metrics["model"] == "local/words" and fitted.test_accuracy > 0.9

@@ -216,6 +216,10 @@ def build_test_audio(spec: BackboneSpec, pretrained: bool = True) -> TinyAudioBa
         if pretrained:
             torch.manual_seed(spec.extra.get("seed", 0))
         backbone = TinyAudioBackbone(spec)
+    if pretrained and spec.weights.kind == "file":  # a local/ entry: its weights, strictly
+        from headstart.zoo._weights import read_state_dict
+
+        backbone.load_state_dict(read_state_dict(spec.weights.locator), strict=True)
     return backbone.eval()
 
 

@@ -84,5 +84,14 @@ class Backbone(nn.Module):
             return int(next(iter(inputs.values())).shape[0])
         raise TypeError(f"unsupported batch type {type(inputs).__name__}")
 
+    def export_state(
+        self, items: Sequence[Any] = ()
+    ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """What a ``local/`` zoo entry (``headstart pretrain``) stores to rebuild this
+        backbone offline: its tensors and string metadata (a vocabulary, say), for one
+        safetensors file. ``items`` are the training items (a word-vector model keeps
+        only the words seen in them)."""
+        return {k: v.detach().contiguous() for k, v in self.state_dict().items()}, {}
+
     def num_parameters(self, trainable_only: bool = False) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)

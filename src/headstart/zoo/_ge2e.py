@@ -24,6 +24,7 @@ from torch import nn
 
 from headstart.zoo._audio import AudioBackbone
 from headstart.zoo._spec import BackboneSpec
+from headstart.zoo._weights import read_state_dict
 
 N_FFT, HOP, N_MELS, FRAMES, HIDDEN = 400, 160, 40, 160, 256
 TARGET_DBFS = -30.0
@@ -125,9 +126,12 @@ def build_ge2e(spec: BackboneSpec, pretrained: bool = True) -> GE2EBackbone:
         kind = spec.weights.kind
         path = resemblyzer_weights(spec.weights.locator) if kind == "package" else None
         path = Path(spec.weights.locator) if kind == "file" else path
-        if path is not None:
+        if path is not None and path.suffix == ".safetensors":  # a local/ entry
+            state = read_state_dict(path)
+        elif path is not None:
             state = torch.load(path, map_location="cpu", weights_only=True)
             state = state.get("model_state", state)
+        if path is not None:
             keep = {k: v for k, v in state.items() if k.startswith(("lstm.", "linear."))}
             backbone.load_state_dict(keep, strict=True)
     return backbone.eval()

@@ -1,7 +1,7 @@
 """A small, untrained CNN in the zoo: an architecture to develop a source model on.
 
 ``small_cnn.untrained`` is the ``small_cnn`` baseline's network (four blocks of two 3x3
-convolutions with BatchNorm and ReLU, 32 to 128 channels, about 0.29 M parameters, 32 px)
+convolutions with BatchNorm and ReLU, 32 to 128 channels, about 0.46 M parameters, 32 px)
 registered as a zoo architecture so that ``headstart pretrain SOURCE --arch small_cnn``
 trains it on a CPU in minutes and registers the result as ``local/<name>``. Its own
 weights are random (it is never a transfer candidate: ``rank`` skips untrained entries);
@@ -29,8 +29,8 @@ SMALL_CNN_UNTRAINED = BackboneSpec(
     feature_dim=128,
     blocks=BLOCKS,
     licence="Apache-2.0",
-    description="small CNN (4 conv blocks, 0.29M, 32 px), untrained: for `headstart pretrain`",
-    params_m=0.29,
+    description="small CNN (4 conv blocks, 0.46M, 32 px), untrained: for `headstart pretrain`",
+    params_m=0.46,
     extra={"untrained": True},
 )
 

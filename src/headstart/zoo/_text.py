@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -113,6 +114,21 @@ class WordVectorBackbone(Backbone):
     def batch_size(inputs: dict[str, torch.Tensor]) -> int:  # type: ignore[override]
         return int(inputs["offsets"].shape[0])
 
+    def export_state(
+        self, items: Sequence[str] = ()
+    ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """The vectors of the words seen in ``items`` (every word when none are given)
+        and that vocabulary, in row order, as JSON metadata (``vocab``): the rows of a
+        word never seen in training are their random initialisation, noise to drop."""
+        table = self.embeddings.weight.detach()
+        if not self.vocab:  # hashed buckets (no vocabulary): keep the whole table
+            return {"embeddings.weight": table.contiguous()}, {}
+        rows = sorted({i for t in items for i in self.token_ids(t)}) if items else None
+        rows = rows if rows is not None else list(range(len(self.vocab)))
+        words = [self.vocab[i] for i in rows]
+        kept = table[torch.tensor(rows, dtype=torch.long)].contiguous()
+        return {"embeddings.weight": kept}, {"vocab": json.dumps(words)}
+
 
 def hf_model_path(spec: BackboneSpec) -> str:
     """A local folder (packaged model, or ``--weights`` folder) or a hub id."""
@@ -144,8 +160,33 @@ def glove_files(spec: BackboneSpec) -> tuple[Path, Path]:
     return root / spec.extra["matrix"], root / spec.extra["words"]
 
 
+def read_word_vectors(path: str | Path) -> tuple[torch.Tensor, list[str]]:
+    """The table and vocabulary of a word-vector file written from
+    :meth:`WordVectorBackbone.export_state` (safetensors, ``vocab`` in its metadata)."""
+    from safetensors import safe_open
+
+    p = Path(path)
+    if not p.is_file() or p.suffix != ".safetensors":
+        raise FileNotFoundError(f"{p}: word vectors need a .safetensors file (with a vocab)")
+    with safe_open(str(p), "pt") as f:
+        meta = f.metadata() or {}
+        if "vocab" not in meta or "embeddings.weight" not in f.keys():  # noqa: SIM118
+            raise ValueError(f"{p}: no vocabulary or embeddings.weight in this file")
+        table = f.get_tensor("embeddings.weight")
+    vocab = [str(w) for w in json.loads(meta["vocab"])]
+    if len(vocab) != table.shape[0]:
+        raise ValueError(f"{p}: {len(vocab)} words but {table.shape[0]} vectors")
+    return table, vocab
+
+
 def build_glove(spec: BackboneSpec, pretrained: bool = True) -> WordVectorBackbone:
+    """GloVe's vocabulary and vectors (or, with ``pretrained=False``, random vectors of
+    the same scale); a ``"file"`` source (a ``local/`` entry) reads its own vocabulary."""
     import pyarrow.parquet as pq
+
+    if pretrained and spec.weights.kind == "file":
+        table, vocab = read_word_vectors(spec.weights.locator)
+        return WordVectorBackbone(spec, table, vocab)
 
     matrix, words = glove_files(spec)
     vocab = pq.read_table(words, columns=["index"]).column("index").to_pylist()

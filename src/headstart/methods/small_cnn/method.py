@@ -1,4 +1,4 @@
-"""``small_cnn``: a four-block convolutional network (about 0.3 M parameters) at 32 px,
+"""``small_cnn``: a four-block convolutional network (about 0.46 M parameters) at 32 px,
 trained from random initialisation with augmentation and early stopping."""
 
 from __future__ import annotations
