@@ -227,3 +227,20 @@ def test_packaged_lite0_passes_parity_on_every_engine(tiny_images, tmp_path) -> 
     else:
         assert any("parity check failed" in n or "no native bf16" in n for n in report.notes)
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)  # torch's, other batches
+
+
+def test_onnx_sessions_are_kept_per_graph_and_threads(tiny_images, cnn, tmp_path) -> None:
+    data, ref = _reference(tiny_images, cnn, tmp_path)
+    engine_module._SESSIONS.clear()
+    for _ in range(2):  # a second extraction (fresh cache) reuses the first one's session
+        store = FeatureStore(tmp_path / "onnx", engine="onnx")
+        for shard in store.entry_dir(cnn).glob("shard-*.npz"):
+            shard.unlink()
+        got = store.features(cnn, data.items, data.keys, "image", batch_size=8)
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+    assert {threads for _, threads in engine_module._SESSIONS} <= {
+        1,
+        2,
+        engine_module.torch.get_num_threads(),
+    }
+    assert 1 <= len(engine_module._SESSIONS) <= engine_module.SESSIONS_KEPT

@@ -40,13 +40,18 @@ def to_feeds(inputs: Any, names: Sequence[str]) -> dict[str, np.ndarray]:
     return {k: v.detach().cpu().numpy() for k, v in inputs.items() if k in names}
 
 
-def onnx_session(path: str | os.PathLike[str] | bytes, threads: int | None = None) -> Any:
-    """An ONNX Runtime CPU session for a model file (or its serialised bytes)."""
+def onnx_session(
+    path: str | os.PathLike[str] | bytes, threads: int | None = None, spinning: bool = True
+) -> Any:
+    """An ONNX Runtime CPU session for a model file (or its serialised bytes);
+    ``spinning=False``: idle intra-op threads sleep instead of spinning."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # errors only
     source = path if isinstance(path, bytes) else str(path)
     return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
@@ -86,11 +91,20 @@ class OnnxPredictor(Predictor):
 
 
 def load_predictor(
-    bundle: str | os.PathLike[str], runtime: str = "torch", threads: int | None = None
-) -> Predictor | OnnxPredictor:
-    """Load ``bundle`` for inference on ``runtime`` (``torch``, ``onnx`` or ``onnx-int8``)."""
+    bundle: str | os.PathLike[str],
+    runtime: str = "torch",
+    threads: int | None = None,
+    multitask: bool = False,
+) -> Any:
+    """Load ``bundle`` for inference on ``runtime`` (``torch``, ``onnx`` or ``onnx-int8``):
+    a :class:`Predictor` or :class:`OnnxPredictor`; ``multitask=True`` also takes a
+    multi-task bundle (a :class:`~headstart.multitask.MultiTaskPredictor`, torch only)."""
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; choose one of: {', '.join(RUNTIMES)}")
+    if multitask and runtime == "torch":
+        from headstart.bundle._bundle import load
+
+        return load(bundle)
     predictor = load_bundle(bundle)
     if runtime == "torch":
         return predictor

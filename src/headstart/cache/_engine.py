@@ -139,7 +139,7 @@ def onnx_runner(
     """An ONNX Runtime session on the backbone's graph: read from ``graph`` when it exists,
     else exported (with ``inputs``, a collated batch, as the example) and written there."""
     from headstart.bundle._export import graph_inputs, module_graph
-    from headstart.bundle._runtime import onnx_session, to_feeds
+    from headstart.bundle._runtime import to_feeds
 
     data = None
     if graph is not None and graph.is_file():
@@ -150,13 +150,39 @@ def onnx_runner(
         if graph is not None:
             with contextlib.suppress(OSError):  # a read-only cache: export again next time
                 atomic_write_bytes(graph, data)
-    session = onnx_session(data, threads or torch.get_num_threads())
+    session = _session(data, threads or torch.get_num_threads())
     names = [i.name for i in session.get_inputs()]
 
     def run(batch: Any) -> np.ndarray:
         return np.asarray(session.run(None, to_feeds(batch, names))[0], dtype=np.float32)
 
     return run
+
+
+_SESSIONS: dict[tuple[str, int], Any] = {}
+SESSIONS_KEPT = 4
+
+
+def _session(data: bytes, threads: int) -> Any:
+    """An ONNX Runtime session on the graph ``data``, kept for the process (the
+    :data:`SESSIONS_KEPT` most recent, keyed by the graph's SHA-256 and the thread count):
+    building one and its first run (memory arenas, kernel selection) cost about 0.5 s for
+    Lite0, which a second extraction with the same backbone (another split, another
+    command of one session) need not pay again. Spinning is off: the decode thread needs
+    the core an idle intra-op thread would spin on (measured a few percent faster on 2
+    cores, ``bench/throughput.py``)."""
+    import hashlib
+
+    from headstart.bundle._runtime import onnx_session
+
+    key = (hashlib.sha256(data).hexdigest(), threads)
+    session = _SESSIONS.pop(key, None)
+    if session is None:
+        session = onnx_session(data, threads, spinning=False)
+    _SESSIONS[key] = session  # most recent last
+    while len(_SESSIONS) > SESSIONS_KEPT:
+        _SESSIONS.pop(next(iter(_SESSIONS)))
+    return session
 
 
 @dataclass
