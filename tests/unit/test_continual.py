@@ -390,3 +390,170 @@ def test_a_prototype_bundle_takes_the_methods_that_need_no_linear_layer(tmp_path
     r = headstart.continue_(bundle, new, tmp_path / "s", method="slda")
     assert headstart.load(tmp_path / "s").classes == ["food", "sport", "music", "tech"]
     assert r.report["acc"] > 0.75
+
+
+# -- domain-incremental: the same classes, a new domain each step ---------------------------
+
+
+@pytest.fixture(scope="module")
+def rotated_digits() -> list[StepData]:
+    """scikit-learn's real 8x8 digits as three domain-incremental steps: disjoint thirds of
+    the images, the k-th third turned by k quarter turns (0, 90, 180 degrees, exact on the
+    pixel grid); each step scored on every test image at its own angle."""
+    x, y = load_digits(return_X_y=True)
+    img = (x / 16.0).astype(np.float32).reshape(-1, 8, 8)
+    itr, ite = train_test_split(np.arange(len(y)), test_size=0.3, random_state=0, stratify=y)
+    parts = np.array_split(np.random.default_rng(0).permutation(itr), 3)
+    steps = []
+    for k, part in enumerate(parts):
+        xa = np.rot90(img[part], k, axes=(1, 2)).reshape(len(part), -1)
+        xt = np.rot90(img[ite], k, axes=(1, 2)).reshape(len(ite), -1)
+        steps.append(
+            StepData(xa.copy(), [str(v) for v in y[part]], xt.copy(), [str(v) for v in y[ite]])
+        )
+    return steps
+
+
+def test_a_domain_step_keeps_the_head_and_scores_each_domain(rotated_digits):
+    from headstart.continual._sequence import head_accuracy
+
+    results = {
+        m: run_sequence(rotated_digits, m, memory=60, seed=0, scenario="domain")
+        for m in ("naive", "replay", "slda")
+    }
+    head, state, m = results["replay"]
+    assert state.classes == [str(d) for d in range(10)]  # no class added
+    assert state.tasks == [state.classes] * 3
+    assert head[-1].out_features == 10
+    assert [s.get("scenario") for s in state.steps[1:]] == ["domain", "domain"]
+    # The last row is the last head's accuracy on each domain's test rows, hand-scored.
+    r = matrix_array(state)
+    y = np.array([int(c) for c in rotated_digits[0].labels_test])
+    want = [head_accuracy(head, s.x_test, y) for s in rotated_digits]
+    np.testing.assert_allclose(r[2], want)
+    assert m["acc"] == pytest.approx(np.mean(want))
+    assert m["bwt"] == pytest.approx(((r[2, 0] - r[0, 0]) + (r[2, 1] - r[1, 1])) / 2)
+    # Upright digits are learned well first; naive training on quarter-turned digits
+    # overwrites them, replay keeps more of them.
+    naive = results["naive"][2]
+    assert r[0, 0] > 0.9
+    assert naive["forgetting"] > m["forgetting"] + 0.05
+    assert m["acc"] > naive["acc"]
+    # The memory: 60 rows over 3 steps x 10 digits, 2 in each (step, digit) cell.
+    assert np.bincount(state.memory_task).tolist() == [20, 20, 20]
+    cells = np.bincount(state.memory_task * 10 + state.memory_y, minlength=30)
+    assert cells.tolist() == [2] * 30
+    # slda: exact statistics of every domain seen; the joint LDA on all three at once.
+    assert results["slda"][2]["acc"] > naive["acc"]
+
+
+def test_domain_and_class_steps_refuse_the_other_kind_in_one_line(rotated_digits, split_digits):
+    head, state = _first_state(split_digits)  # knows digits 0 and 1
+    with pytest.raises(ContinualError, match="not among the classes the model knows") as exc:
+        learn_step(head, state, split_digits[1], "replay", scenario="domain")
+    assert "--scenario class" in str(exc.value) and "\n" not in str(exc.value)
+    with pytest.raises(ContinualError, match="--scenario domain"):
+        learn_step(head, state, split_digits[0], "replay")  # the same classes, class step
+    zero = split_digits[0]
+    keep = [i for i, c in enumerate(zero.labels) if c == "0"]
+    keep_t = [i for i, c in enumerate(zero.labels_test) if c == "0"]
+    one = StepData(zero.x[keep], ["0"] * len(keep), zero.x_test[keep_t], ["0"] * len(keep_t))
+    with pytest.raises(ContinualError, match="domain-incremental step: only one class"):
+        learn_step(head, state, one, "replay", scenario="domain")
+    with pytest.raises(ContinualError, match="--scenario 'new': choose one of class, task"):
+        learn_step(head, state, zero, "replay", scenario="new")
+    assert state.classes == ["0", "1"] and len(state.matrix) == 1  # refused: nothing changed
+    # the same classes as a domain step: accepted, the head keeps its two outputs
+    grown = learn_step(head, state, zero, "naive", scenario="domain")
+    assert grown[-1].out_features == 2 and state.tasks == [["0", "1"], ["0", "1"]]
+
+
+def test_a_state_saved_before_memory_task_gets_it_from_its_tasks(split_digits, tmp_path: Path):
+    import dataclasses
+
+    head, state = _first_state(split_digits)
+    learn_step(head, state, split_digits[1], "replay")
+    old = dataclasses.replace(state, memory_task=np.zeros(0, dtype=np.int64))
+    np.testing.assert_array_equal(old.memory_task, (state.memory_y >= 2).astype(int))
+    state.save(tmp_path)
+    np.testing.assert_array_equal(ContinualState.load(tmp_path).memory_task, state.memory_task)
+
+
+def test_choice_sentence_says_when_the_frozen_feature_methods_win():
+    from headstart.continual._report import choice_sentence
+
+    rep = {"method": "naive", "acc": 0.2, "frozen_alternatives": {"prototype": 0.7, "slda": 0.9}}
+    text = choice_sentence(rep)
+    assert "slda reaches ACC 0.900" in text and "rerun the step with --method slda" in text
+    assert "prototype" in text and "refit" in text  # the rule names the cheap methods
+    rep = {"method": "replay", "acc": 0.95, "frozen_alternatives": {"prototype": 0.7, "slda": 0.9}}
+    assert "replay (ACC 0.950) is as good or better" in choice_sentence(rep)
+
+
+def test_a_domain_step_on_a_bundle_writes_the_report(
+    text_bundle, tmp_path: Path, cli_error, monkeypatch
+):
+    import json
+
+    import headstart
+    from headstart.cli import main
+
+    bundle, _, _ = text_bundle
+    again = _texts(tmp_path / "again.csv", ("sport", "food"), seed=5)  # known classes, new rows
+    err = cli_error("continue", str(bundle), str(again), "--out", str(tmp_path / "o"))
+    assert "already learned" in err and "--scenario domain" in err
+    new = _texts(tmp_path / "new2.csv", ("tech", "music"), seed=1)
+    err = cli_error(
+        "continue", str(bundle), str(new), "--out", str(tmp_path / "o"), "--scenario", "domain"
+    )
+    assert "not among the classes the model knows" in err
+    assert "does not apply to --method prototype" in cli_error(
+        "continue",
+        str(bundle),
+        str(again),
+        "-o",
+        str(tmp_path / "o"),
+        "--method",
+        "prototype",
+        "--epochs",
+        "3",
+    )
+    out = tmp_path / "dom"
+    monkeypatch.setattr(
+        "sys.argv",
+        [
+            "headstart",
+            "continue",
+            str(bundle),
+            str(again),
+            "--out",
+            str(out),
+            "--scenario",
+            "domain",
+            "--method",
+            "replay",
+            "--epochs",
+            "5",
+            "-q",
+        ],
+    )
+    with pytest.raises(SystemExit) as exc:
+        main()
+    assert not exc.value.code
+    rep = json.loads((out / "continual.json").read_text())
+    assert rep["scenario"] == "domain-incremental" and rep["classes"] == ["food", "sport"]
+    assert rep["tasks"] == [["food", "sport"], ["food", "sport"]]
+    assert rep["config"]["epochs"] == 5 and "--scenario domain" in rep["command"]
+    assert "task_incremental" not in rep
+    assert set(rep["frozen_alternatives"]) == {"prototype", "slda"}
+    assert headstart.load(out).classes == ["food", "sport"]
+    html = (out / "report.html").read_text()
+    assert html.count("<svg") == 1 and "Continual learning" in html and "forgetting" in html
+    assert "prototype" in html and ("rerun the step" in html or "as good or better" in html)
+    # the task scenario: the headline scored with the task known
+    more = _texts(tmp_path / "more.csv", ("tech", "music"), seed=2)
+    r = headstart.continue_(bundle, more, tmp_path / "task", method="refit", scenario="task")
+    assert r.report["acc"] == pytest.approx(average_accuracy(matrix_array(r.state, True)))
+    assert r.report["class_incremental"]["acc"] == pytest.approx(
+        average_accuracy(matrix_array(r.state))
+    )
