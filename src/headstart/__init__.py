@@ -13,13 +13,13 @@ from headstart._fit import STRATEGIES, FitOptions, FitResult, fit
 from headstart._pretrain import PretrainResult, pretrain
 from headstart._version import __version__
 from headstart.adapt import AdaptResult, adapt
-from headstart.bundle import Predictor, load_bundle
+from headstart.bundle import Predictor, load, load_bundle
 from headstart.cache import FeatureStore
 from headstart.compare import CompareResult, compare
 from headstart.continual import ContinueResult, continue_
 from headstart.data import Augment, DataError, LabeledData, read_data
 from headstart.fewshot import ZeroShotResult, add_class, fewshot_eval, remove_class, zeroshot
-from headstart.multitask import MultiTaskResult, fit_multi, load_multitask
+from headstart.multitask import MultiTaskPredictor, MultiTaskResult, fit_multi, load_multitask
 from headstart.select import Ranking, domain_shift, rank
 from headstart.zoo import (
     BackboneSpec,
@@ -29,8 +29,6 @@ from headstart.zoo import (
     get_spec,
     list_specs,
 )
-
-load = load_bundle
 
 __all__ = [
     "STRATEGIES",
@@ -44,6 +42,7 @@ __all__ = [
     "FitOptions",
     "FitResult",
     "LabeledData",
+    "MultiTaskPredictor",
     "MultiTaskResult",
     "Predictor",
     "PretrainResult",

@@ -130,9 +130,17 @@ def fit(
     """Train a transfer model on ``data`` and, if ``out`` is given, write the bundle,
     ``metrics.json``, ``history.json`` and ``predictions.csv`` there (atomically).
 
-    Options are a :class:`FitOptions` or its fields as keyword arguments.
+    Options are a :class:`FitOptions` or its fields as keyword arguments. Several label
+    columns (``label_column="a,b"`` or ``["a", "b"]``) train one multi-task model instead
+    (:func:`headstart.fit_multi`, which this returns: a ``MultiTaskResult``).
     """
     opts = dataclasses.replace(options or FitOptions(), **kwargs)
+    from headstart.multitask._api import fit_from_options, is_multi_label
+
+    if is_multi_label(opts.label_column):
+        return fit_from_options(data, out, opts, store)  # type: ignore[return-value]
+    if opts.weighting is not None:
+        raise ValueError("--weighting applies to a multi-task fit (several --label-column: a,b)")
     info = get_method(opts.strategy)
     config = method_config(opts)
     if out is not None:  # refuse a destructive or impossible --out before reading anything

@@ -59,7 +59,18 @@ class RunOptions:
         must="in [0, 1)",
     )
     text_column: str = option("Text column of a CSV/TSV/JSONL table.", default="text")
-    label_column: str = option("Label column of a table or manifest.", default="label")
+    label_column: str = option(
+        "Label column of a table or manifest; several, comma-separated (a,b): a multi-task "
+        "model, one head per column.",
+        default="label",
+    )
+    weighting: str | None = option(
+        "Multi-task only (several --label-column): how the task losses combine: equal, "
+        "uncertainty, pcgrad or gradnorm (default equal).",
+        default=None,
+        check=lambda v: v in _weightings(),
+        must="one of: equal, uncertainty, pcgrad, gradnorm",
+    )
     path_column: str | None = option("Image path column of a manifest (default: guessed).")
     strict: bool = option("Fail on unreadable images instead of skipping them.", default=False)
     resume: bool = option(
@@ -135,6 +146,12 @@ def flag_of(f: dataclasses.Field) -> str:
 def options_dict(opts: Any) -> dict[str, Any]:
     """``opts`` as plain JSON-able values (nested dataclasses as dicts)."""
     return dataclasses.asdict(opts)
+
+
+def _weightings() -> tuple[str, ...]:
+    from headstart.multitask._train import WEIGHTINGS
+
+    return WEIGHTINGS
 
 
 def _method_names() -> list[str]:

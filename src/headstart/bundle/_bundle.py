@@ -13,7 +13,6 @@ package weights, no hub), then ``model.safetensors`` is loaded into it strictly.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from headstart._errors import BundleError
 from headstart._io import atomic_dir, atomic_write_json, check_out
 from headstart._version import __version__
 from headstart.bundle._skeleton import save_assets, skeleton
@@ -137,8 +137,12 @@ def load_bundle(path: str | os.PathLike[str]) -> Predictor:
     cfg_path = folder / CONFIG_NAME
     if not cfg_path.is_file():
         raise FileNotFoundError(f"{folder}: not a headstart bundle (no {CONFIG_NAME})")
-    read_config(cfg_path)  # a damaged or hand-edited config: BundleError naming file and key
-    config = json.loads(cfg_path.read_text(encoding="utf-8"))
+    config = read_config(cfg_path)  # damaged or hand-edited: BundleError naming file and key
+    if config.get("kind") == "multitask":
+        raise BundleError(
+            f"{cfg_path}: key 'kind': a multi-task bundle, and this takes a single-task one "
+            "(`headstart predict` / `evaluate` and headstart.load take both)"
+        )
     if config.get("format") != BUNDLE_FORMAT:
         raise ValueError(f"{cfg_path}: unsupported bundle format {config.get('format')!r}")
     spec = BackboneSpec.from_dict(config["backbone"])
@@ -149,3 +153,15 @@ def load_bundle(path: str | os.PathLike[str]) -> Predictor:
     model.load_state_dict(load_file(str(folder / WEIGHTS_NAME)), strict=True)
     model.eval()
     return Predictor(model, list(config["classes"]), config)
+
+
+def load(path: str | os.PathLike[str]) -> Any:
+    """Load any bundle offline: a :class:`Predictor`, or for a multi-task bundle (``"kind":
+    "multitask"`` in ``headstart.json``) a
+    :class:`~headstart.multitask.MultiTaskPredictor` (one label and probability per task)."""
+    cfg_path = Path(path) / CONFIG_NAME
+    if cfg_path.is_file() and read_config(cfg_path).get("kind") == "multitask":
+        from headstart.multitask._bundle import load_multitask
+
+        return load_multitask(path)
+    return load_bundle(path)

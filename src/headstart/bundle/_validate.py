@@ -23,7 +23,8 @@ MODALITIES = ("image", "text", "audio")
 
 
 def read_config(cfg_path: Path) -> dict[str, Any]:
-    """``headstart.json`` parsed and checked (:func:`validate_config`)."""
+    """``headstart.json`` parsed and checked (:func:`validate_config`; a multi-task
+    bundle's, ``"kind": "multitask"``, by its own validator)."""
     try:
         config = json.loads(cfg_path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -32,7 +33,12 @@ def read_config(cfg_path: Path) -> dict[str, Any]:
         raise BundleError(f"{cfg_path}:{exc.lineno}:{exc.colno}: invalid JSON ({exc.msg})") from exc
     except (ValueError, RecursionError) as exc:  # a huge number, deep nesting
         raise BundleError(f"{cfg_path}: unreadable JSON ({exc})") from exc
-    validate_config(config, cfg_path)
+    if isinstance(config, dict) and config.get("kind") == "multitask":
+        from headstart.multitask._bundle import validate_multitask_config
+
+        validate_multitask_config(config, cfg_path)
+    else:
+        validate_config(config, cfg_path)
     return config
 
 

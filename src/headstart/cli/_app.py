@@ -77,6 +77,7 @@ def methods(
     from headstart.cli._options import options_markdown
     from headstart.continual import list_continual_methods
     from headstart.methods import list_methods
+    from headstart.multitask import list_multitask_methods
     from headstart.selfsup import list_pretrain_objectives
 
     if markdown:
@@ -95,6 +96,7 @@ def methods(
             *list_methods(),
             *list_adapt_methods(),
             *list_continual_methods(),
+            *list_multitask_methods(),
             *list_pretrain_objectives(),
         ]
     ]
@@ -103,7 +105,8 @@ def methods(
         return
     table = Table(
         title="headstart methods (fit --strategy NAME; kind adapt: adapt --method NAME; "
-        "kind continual: continue --method NAME; kind pretrain: pretrain --objective NAME)"
+        "kind continual: continue --method NAME; kind multitask: fit --label-column a,b "
+        "--weighting NAME; kind pretrain: pretrain --objective NAME)"
     )
     for col in ("name", "kind", "data", "what it does", "options"):
         table.add_column(col, no_wrap=col in ("name", "kind"))
@@ -124,9 +127,12 @@ def fit(
 ) -> None:
     """Train a model on DATA with a method (--strategy) and write a bundle plus metrics to --out."""
     from headstart._options import FitOptions, unused_options
+    from headstart.multitask._api import is_multi_label
 
     set_quiet(quiet)
-    unused = unused_options(FitOptions(**options))
+    # several label columns: a multi-task fit, which checks its own options
+    multi = is_multi_label(options.get("label_column"))
+    unused = [] if multi else unused_options(FitOptions(**options))
     if unused:
         flags = ", ".join("--" + u.replace("_", "-") for u in unused)
         raise typer.BadParameter(
@@ -134,6 +140,11 @@ def fit(
             "(`headstart methods` lists each method's options)"
         )
     result = headstart.fit(data, out_dir, **options)
+    if isinstance(result, headstart.MultiTaskResult):  # several --label-column
+        from headstart.cli._multitask import print_multitask
+
+        print_multitask(result)
+        return
     m = result.metrics
     test = m["splits"]["test"]
     if "ranking" in m:
@@ -151,7 +162,7 @@ def fit(
 
 
 @app.command()
-@with_options(skip=("strategy", "resume"))
+@with_options(skip=("strategy", "resume", "weighting"))
 def compare(
     data: Annotated[Path, typer.Argument(help="Labelled data, as for `fit`.")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder (reused runs).")],
@@ -437,11 +448,12 @@ def predict(
         str, typer.Option(help="torch | onnx | onnx-int8 (after `headstart export`)")
     ] = "torch",
 ) -> None:
-    """Print the predicted label and its probability for each input (offline)."""
+    """Print the predicted label and its probability for each input (offline); for a
+    multi-task bundle, every task's."""
     from headstart.bundle._runtime import load_predictor
     from headstart.data import readable_files
 
-    predictor = load_predictor(bundle, runtime)
+    predictor = load_predictor(bundle, runtime, multitask=True)
     items = _expand_inputs(inputs, predictor.modality, text_column)
     skipped = []
     if get_modality(predictor.modality).files:  # as fit does: skip unreadable files, list them
@@ -449,6 +461,11 @@ def predict(
     _list_skipped(skipped)
     if not items:
         raise typer.BadParameter(f"no readable input to predict ({len(skipped)} skipped)")
+    if isinstance(predictor, headstart.MultiTaskPredictor):
+        from headstart.cli._multitask import print_multitask_predictions
+
+        print_multitask_predictions(items, predictor.predict(items), as_json)
+        return
     proba = predictor.predict_proba(items)
     rows = [
         {"input": item, "label": predictor.classes[int(p.argmax())], "probability": float(p.max())}
@@ -472,12 +489,26 @@ def evaluate(
     data: Annotated[Path, typer.Argument(help="Labelled data, as for `fit`.")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
     text_column: Annotated[str, typer.Option()] = "text",
-    label_column: Annotated[str, typer.Option()] = "label",
+    label_column: Annotated[
+        str | None,
+        typer.Option(help="Label column (default label; a multi-task bundle: its tasks')."),
+    ] = None,
+    path_column: Annotated[
+        str | None, typer.Option(help="Multi-task: the image path column of the table.")
+    ] = None,
 ) -> None:
-    """Score a bundle on labelled data (offline)."""
-    report = headstart.load(bundle).evaluate(
-        data, text_column=text_column, label_column=label_column
-    )
+    """Score a bundle on labelled data (offline); a multi-task bundle, per task."""
+    predictor = headstart.load(bundle)
+    if isinstance(predictor, headstart.MultiTaskPredictor):
+        from headstart.cli._multitask import print_multitask_evaluation
+
+        columns = label_column.split(",") if label_column else None
+        rep = predictor.evaluate(
+            data, text_column=text_column, path_column=path_column, label_columns=columns
+        )
+        print_multitask_evaluation(rep, as_json)
+        return
+    report = predictor.evaluate(data, text_column=text_column, label_column=label_column or "label")
     if as_json:
         print(json.dumps(report, indent=2))
         return

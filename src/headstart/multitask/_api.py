@@ -1,23 +1,21 @@
-"""``headstart.fit_multi``: one table, several label columns, one model predicting each.
+"""``headstart.fit_multi``: one model for several tasks, beside a single-task model per task.
 
-The table (CSV/TSV/JSONL) has an item column (``text_column`` for texts, or
-``path_column`` for image paths, relative to the table) and the label columns; an empty
-cell is a missing label, masked in that task's loss. Items go once through the frozen
-backbone (the feature cache); the rows are split into training and test rows (seeded);
-single-task models and the multi-task model are trained on the same training rows and
-scored on the same test rows (:func:`~headstart.multitask.compare_multitask`).
+Two kinds of data (:mod:`headstart.multitask._data`): one table with several label
+columns (``fit DATA --label-column a,b``), or several labelled datasets of one modality,
+one task each (``fit-multi A B C``). Items go once through the frozen backbone (the
+feature cache); single-task models and the multi-task model train on the same training
+rows and are scored on the same test rows (:func:`~headstart.multitask.compare_multitask`).
 
-The folder written (``out``): ``multitask.json`` (the backbone spec, cut, tasks and their
-classes, head shape, weighting; and the comparison: per-task accuracy, Δm, negative
-transfer), ``model.safetensors`` (backbone and :class:`MultiTaskNet` tensors) and
-``assets/``; :func:`load_multitask` reads it offline, its ``predict`` gives one label and
-probability per task.
+The folder written (``out``) is a bundle of kind ``multitask``
+(:mod:`headstart.multitask._bundle`: ``headstart.json``, ``model.safetensors``,
+``assets/``) that ``headstart predict`` / ``evaluate`` and :func:`headstart.load` read,
+with ``metrics.json`` (per task: test metrics of the single-task and the multi-task model,
+the relative gain, the negative-transfer flag; Δm), ``history.json`` and ``report.html``.
 """
 
 from __future__ import annotations
 
-import csv
-import json
+import dataclasses
 import os
 import time
 from collections.abc import Sequence
@@ -26,226 +24,331 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from headstart._io import atomic_dir, atomic_write_json, check_out
+from headstart.multitask._bundle import (
+    MultiTaskPredictor,
+    bundle_config,
+    load_multitask,
+    write_multitask_into,
+)
 from headstart.multitask._compare import compare_multitask
-from headstart.multitask._train import MultiTaskError, MultiTaskNet, encode_tasks, fit_multitask
+from headstart.multitask._data import TaskData, dataset_tasks, table_tasks
+from headstart.multitask._train import GRADNORM_ALPHA, WEIGHTINGS, MultiTaskError, MultiTaskFit
 
-CONFIG_NAME = "multitask.json"
-WEIGHTS_NAME = "model.safetensors"
-FORMAT = 1
-
-
-def read_table(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
-    """Rows of a CSV / TSV / JSONL table; each of ``columns`` must be present."""
-    if not path.is_file():
-        raise MultiTaskError(f"{path}: no such file (give a CSV, TSV or JSONL table)")
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        rows = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(
-                        {k: "" if v is None else str(v) for k, v in json.loads(line).items()}
-                    )
-                except (ValueError, AttributeError):
-                    raise MultiTaskError(f"{path}:{n}: not a JSON object") from None
-    elif suffix in (".csv", ".tsv"):
-        with path.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ","))
-    else:
-        raise MultiTaskError(f"{path}: expected a .csv, .tsv or .jsonl table")
-    if not rows:
-        raise MultiTaskError(f"{path}: no rows")
-    missing = [c for c in columns if c not in rows[0]]
-    if missing:
-        raise MultiTaskError(
-            f"{path}: no column {', '.join(map(repr, missing))} (columns: {', '.join(rows[0])})"
-        )
-    return rows
-
-
-@dataclass
-class MultiTaskPredictor:
-    """A loaded multi-task model: ``predict`` gives, per item, each task's label and
-    probability."""
-
-    backbone: Any
-    net: MultiTaskNet
-    tasks: list[str]
-    classes: list[list[str]]
-    config: dict[str, Any]
-
-    @property
-    def modality(self) -> str:
-        return str(self.config["modality"])
-
-    def predict_proba(self, items: Sequence[Any]) -> list[np.ndarray]:
-        """One ``(N, K_t)`` probability matrix per task."""
-        from headstart.cache._store import extract
-
-        x = extract(self.backbone, list(items), self.modality)
-        self.net.eval()
-        with torch.inference_mode():
-            return [torch.softmax(o, 1).numpy() for o in self.net(torch.from_numpy(x))]
-
-    def predict(self, items: Sequence[Any]) -> list[dict[str, dict[str, Any]]]:
-        probs = self.predict_proba(items)
-        out = []
-        for i in range(len(items)):
-            row = {}
-            for t, name in enumerate(self.tasks):
-                k = int(probs[t][i].argmax())
-                row[name] = {"label": self.classes[t][k], "probability": float(probs[t][i, k])}
-            out.append(row)
-        return out
+PathLike = str | os.PathLike[str]
 
 
 @dataclass
 class MultiTaskResult:
-    """What :func:`fit_multi` returns: the model, ``report`` (``multitask.json``'s
-    comparison) and ``out`` when written."""
+    """What :func:`fit_multi` returns: the model, ``report`` (``metrics.json``) and
+    ``out`` when written."""
 
     predictor: MultiTaskPredictor
     report: dict[str, Any]
+    history: list[dict[str, Any]]
     out: Path | None = None
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.report
+
+
+def label_columns_of(value: str | Sequence[str] | None) -> list[str]:
+    """``"a,b"`` or ``["a", "b"]`` as a list of column names (blanks dropped)."""
+    if value is None:
+        return []
+    parts = value.split(",") if isinstance(value, str) else list(value)
+    return [c.strip() for c in parts if c.strip()]
+
+
+def is_multi_label(value: str | Sequence[str] | None) -> bool:
+    """Whether ``label_column`` names several columns (``"a,b"``): a multi-task run."""
+    return len(label_columns_of(value)) > 1
 
 
 def fit_multi(
-    data: str | os.PathLike[str],
-    label_columns: Sequence[str],
-    out: str | os.PathLike[str] | None = None,
+    data: PathLike | Sequence[PathLike],
+    label_columns: str | Sequence[str] | None = None,
+    out: PathLike | None = None,
     *,
     weighting: str = "equal",
     model: str | None = None,
+    image_size: int | None = None,
     text_column: str = "text",
     path_column: str | None = None,
+    label_column: str = "label",
     test: float = 0.2,
     seed: int = 0,
     hidden: int = 256,
+    dropout: float = 0.1,
     epochs: int = 40,
+    lr: float = 1e-3,
+    batch_size: int = 64,
+    gradnorm_alpha: float = GRADNORM_ALPHA,
     store: Any = None,
 ) -> MultiTaskResult:
-    """Train one model for every label column of the table ``data`` (one shared trunk on
-    the frozen backbone, one head per task, losses weighted by ``weighting``) beside a
-    single-task model per column on the same rows; write the model to ``out``."""
+    """Train one model for several tasks (a shared trunk on the frozen backbone, one head
+    per task, losses weighted by ``weighting``: equal, uncertainty, pcgrad, gradnorm) beside
+    a single-task model per task on the same rows; write the bundle to ``out``.
+
+    ``data`` is one table with ``label_columns`` (``"a,b"`` or a list: one task per
+    column), or a list of two or more datasets of one modality (folders, manifests or
+    tables with ``label_column``), one task per dataset. The training knobs are
+    :class:`~headstart.multitask.MultiTaskConfig`'s (``headstart methods``, kind
+    multitask)."""
+    started = time.perf_counter()
+    if weighting not in WEIGHTINGS:
+        raise MultiTaskError(
+            f"--weighting: unknown {weighting!r}; choose one of {', '.join(WEIGHTINGS)}"
+        )
+    many = not isinstance(data, str | os.PathLike)
+    sources = [Path(d) for d in data] if many else [Path(data)]  # type: ignore[union-attr]
+    if out is not None:
+        check_out(out, sources)
+    if many and len(sources) == 1:
+        many, data = False, sources[0]
+    if not many and sources[0].is_dir():
+        raise MultiTaskError(
+            f"{sources[0]}: one folder is one task; give two or more datasets, or one table "
+            "with --label-column a,b"
+        )
+    if many:
+        if is_multi_label(label_columns):
+            raise MultiTaskError(
+                "--label-column: several datasets take one label column each (a task per "
+                "dataset); give a single name"
+            )
+        column = label_columns_of(label_columns) or [label_column]
+        td = dataset_tasks(
+            sources,
+            label_column=column[0],
+            text_column=text_column,
+            path_column=path_column,
+            test=test,
+            seed=seed,
+        )
+    else:
+        td = table_tasks(
+            sources[0],
+            label_columns_of(label_columns),
+            text_column=text_column,
+            path_column=path_column,
+            test=test,
+            seed=seed,
+        )
+    train = {"hidden": hidden, "dropout": dropout, "epochs": epochs, "lr": lr}
+    train.update(batch_size=batch_size, alpha=gradnorm_alpha)
+    predictor, report, history = _fit_tasks(td, weighting, model, image_size, seed, train, store)
+    report["seconds"] = {"total": time.perf_counter() - started, **report["seconds"]}
+    report["options"] = {
+        "weighting": weighting,
+        "model": model,
+        "image_size": image_size,
+        "text_column": text_column,
+        "path_column": path_column,
+        "label_column": column[0] if many else ",".join(td.tasks),
+        "test": test,
+        "seed": seed,
+        **train,
+    }
+    report["command"] = _command(sources, out, report["options"], many)
+    predictor.config["fit"] = {"source": [str(s) for s in sources], "options": report["options"]}
+    result = MultiTaskResult(predictor, report, history)
+    if out is not None:
+        result.out = _write(Path(out), result)
+    return result
+
+
+# FitOptions a multi-task fit reads (the rest must be left at their defaults)
+_FROM_OPTIONS = {"model", "image_size", "seed", "test", "text_column", "path_column"}
+_ALSO = {"strategy", "label_column", "weighting", "batch_size", "hidden", "dropout", "epochs"}
+_ALSO |= {"head_epochs", "head_lr", "lr", "cache_dir", "engine"}
+
+
+def fit_from_options(
+    data: Any, out: PathLike | None, opts: Any, store: Any = None
+) -> MultiTaskResult:
+    """``headstart.fit(data, out, label_column="a,b", ...)``: the multi-task fit of
+    :func:`fit_multi`, with its knobs read from the :class:`~headstart.FitOptions` ``opts``
+    (``--hidden``, ``--epochs`` / ``--head-epochs``, ``--lr`` / ``--head-lr``,
+    ``--batch-size``, ``--weighting``); options that do not apply are an error."""
+    from headstart._options import FitOptions, flag_of
+
+    if not isinstance(data, str | os.PathLike):
+        raise MultiTaskError("a multi-task fit reads a table with several label columns (a path)")
+    if opts.strategy != "extract":
+        raise MultiTaskError(
+            f"--strategy {opts.strategy}: a multi-task fit (several --label-column) trains "
+            "on the frozen backbone's features: --strategy extract only"
+        )
+    default = FitOptions()
+    for f in dataclasses.fields(opts):
+        if f.name not in _FROM_OPTIONS | _ALSO and getattr(opts, f.name) != getattr(
+            default, f.name
+        ):
+            raise MultiTaskError(
+                f"{flag_of(f)} does not apply to a multi-task fit (several --label-column)"
+            )
+    hidden = opts.hidden
+    if hidden is not None and len(hidden) != 1:
+        raise MultiTaskError(
+            f"--hidden {hidden}: a multi-task fit has one shared layer; give one width"
+        )
+    pick = {k: getattr(opts, k) for k in _FROM_OPTIONS}
+    epochs = opts.epochs or opts.head_epochs
+    lr = opts.lr if opts.lr is not None else opts.head_lr
+    if isinstance(lr, str):
+        raise MultiTaskError(f"--lr {lr}: a multi-task fit takes a number")
+    train = {
+        "hidden": hidden[0] if hidden else None,
+        "dropout": opts.dropout,
+        "epochs": epochs,
+        "lr": lr,
+        "batch_size": opts.batch_size,
+    }
+    if store is None and opts.cache_dir is not None:
+        from headstart.cache._store import FeatureStore
+
+        store = FeatureStore(opts.cache_dir, engine=opts.engine)
+    return fit_multi(
+        data,
+        label_columns_of(opts.label_column),
+        out,
+        weighting=opts.weighting or "equal",
+        store=store,
+        **pick,
+        **{k: v for k, v in train.items() if v is not None},
+    )
+
+
+def _fit_tasks(
+    td: TaskData,
+    weighting: str,
+    model: str | None,
+    image_size: int | None,
+    seed: int,
+    train: dict[str, Any],
+    store: Any,
+) -> tuple[MultiTaskPredictor, dict[str, Any], list[dict[str, Any]]]:
     from headstart.cache._store import FeatureStore
-    from headstart.data._modality import get_modality
+    from headstart.evaluate._metrics import classification_report
     from headstart.zoo._entries import DEFAULT_MODELS
     from headstart.zoo._registry import create_backbone, get_spec
+    from headstart.zoo._spec import ImagePreprocess
 
-    started = time.perf_counter()
-    path = Path(data)
-    label_columns = [c.strip() for c in label_columns if c.strip()]
-    if len(label_columns) < 2:
-        raise MultiTaskError("--label-column: give two or more label columns, e.g. a,b")
-    if out is not None:
-        check_out(out, [path])
-    item_column = path_column or text_column
-    rows = read_table(path, [item_column, *label_columns])
-    modality = "image" if path_column else "text"
-    items = [r[item_column] for r in rows]
-    if modality == "image":
-        items = [str((path.parent / i) if not Path(i).is_absolute() else Path(i)) for i in items]
-    spec = get_spec(model or DEFAULT_MODELS[modality])
-    if spec.modality != modality:
-        raise MultiTaskError(f"{spec.name} is a {spec.modality} model but {path} holds {modality}")
-    try:
-        y, classes = encode_tasks({c: [r[c] for r in rows] for c in label_columns})
-    except MultiTaskError as exc:
-        raise MultiTaskError(f"{path}: {exc}") from None
-    m = get_modality(modality)
-    keys = []
-    for n, item in enumerate(items, 2):
-        try:
-            keys.append(m.key(item))
-        except (OSError, ValueError) as exc:
-            raise MultiTaskError(f"{path}:{n}: {item}: {exc}") from None
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(items))
-    n_test = max(1, round(test * len(items)))
-    te, tr = np.sort(order[:n_test]), np.sort(order[n_test:])
+    spec = get_spec(model or DEFAULT_MODELS[td.modality])
+    if spec.modality != td.modality:
+        raise MultiTaskError(
+            f"{spec.name} is a {spec.modality} model but {td.sources[0]} holds {td.modality}"
+        )
+    if image_size and isinstance(spec.preprocess, ImagePreprocess):
+        pre = dataclasses.replace(spec.preprocess, input_size=int(image_size))
+        spec = dataclasses.replace(spec, preprocess=pre)
+    t = time.perf_counter()
     store = store if store is not None else FeatureStore()
     backbone = create_backbone(spec)
     backbone.pop_source_head_inplace()
-    x = store.features(backbone, items, keys, modality, description="features")
-    n_classes = [len(c) for c in classes]
-    train = {"hidden": hidden, "epochs": epochs}
+    x = store.features(backbone, td.items, td.keys, td.modality, description="features")
+    extract_s = time.perf_counter() - t
+    t = time.perf_counter()
+    n_classes = [len(c) for c in td.classes]
+    tr, te = td.train, td.test
+    fits: dict[str, MultiTaskFit] = {}
     comparison = compare_multitask(
-        x[tr], y[tr], x[te], y[te], n_classes, label_columns, [weighting], seed, **train
+        x[tr], td.y[tr], x[te], td.y[te], n_classes, td.tasks, [weighting], seed, fits, **train
     )
-    fit = fit_multitask(x[tr], y[tr], n_classes, label_columns, weighting, seed=seed, **train)
     row = comparison["multi_task"][weighting]
+    fit = fits[weighting]
+    multi_pred = fit.predict(x[te])
+    per_task = {}
+    for k, name in enumerate(td.tasks):
+        labelled = td.y[te, k] >= 0
+        y_true = td.y[te, k][labelled]
+        single_pred = fits[f"single:{name}"].predict(x[te])[:, 0]
+        per_task[name] = {
+            "classes": td.classes[k],
+            "train_labels": int((td.y[tr, k] >= 0).sum()),
+            "missing_labels": int((td.y[:, k] < 0).sum()),
+            "single_task": classification_report(y_true, single_pred[labelled], td.classes[k]),
+            "multi_task": classification_report(y_true, multi_pred[labelled, k], td.classes[k]),
+            "relative_gain": row["relative_gain"][name],
+            "negative_transfer": name in row["negative_transfer"],
+        }
     report = {
-        "data": str(path),
-        "modality": modality,
-        "tasks": label_columns,
-        "classes": classes,
-        "missing_labels": {c: int((y[:, k] < 0).sum()) for k, c in enumerate(label_columns)},
+        "kind": "multitask",
+        "model": spec.name,
+        "layer": backbone.layer,
+        "modality": td.modality,
+        "data": td.sources,
+        "tasks": td.tasks,
+        "classes": td.classes,
+        "missing_labels": td.missing(),
         "rows": {"train": len(tr), "test": len(te)},
         "weighting": weighting,
+        "per_task": per_task,
         "single_task": comparison["single_task"],
         "multi_task": row["accuracy"],
         "relative_gain": row["relative_gain"],
         "delta_m": row["delta_m"],
         "negative_transfer": row["negative_transfer"],
-        "seconds": time.perf_counter() - started,
+        "task_weights": _task_weights(fit, weighting),
+        "seconds": {"extract": extract_s, "train": time.perf_counter() - t},
+        "skipped": td.skipped,
         "seed": seed,
     }
-    config = {
-        "format": FORMAT,
-        "modality": modality,
-        "backbone": backbone.spec.to_dict(),
-        "layer": backbone.layer,
-        "feature_dim": backbone.feature_dim,
-        "hidden": hidden,
-        "tasks": label_columns,
-        "classes": classes,
-        "report": report,
-    }
-    predictor = MultiTaskPredictor(backbone, fit.model, label_columns, classes, config)
-    result = MultiTaskResult(predictor, report)
-    if out is not None:
-        result.out = _write(Path(out), predictor)
-    return result
+    from headstart._version import __version__
+
+    report = {"headstart_version": __version__, **report}
+    config = bundle_config(backbone, fit.model, td.tasks, td.classes, weighting=weighting)
+    predictor = MultiTaskPredictor(backbone, fit.model, td.tasks, td.classes, config)
+    return predictor, report, fit.history
 
 
-def _write(out: Path, p: MultiTaskPredictor) -> Path:
-    from safetensors.torch import save_file
+def _task_weights(fit: MultiTaskFit, weighting: str) -> list[float] | None:
+    """The learnt weights: uncertainty's :math:`e^{-s_t}`, GradNorm's :math:`w_t`."""
+    if weighting == "uncertainty":
+        return [float(v) for v in np.exp(-fit.model.log_vars.detach().numpy())]
+    if weighting == "gradnorm":
+        return [float(v) for v in fit.model.task_weights.detach().numpy()]
+    return None
 
-    from headstart.bundle._skeleton import save_assets
 
-    state = {f"backbone.{k}": v for k, v in p.backbone.state_dict().items()}
-    state.update({f"net.{k}": v for k, v in p.net.state_dict().items()})
+def _command(sources: list[Path], out: PathLike | None, opts: dict[str, Any], many: bool) -> str:
+    import shlex
+
+    words = ["headstart", "fit-multi" if many else "fit", *map(str, sources)]
+    words += ["--out", str(out or "OUT")]
+    flags = {"label_column": opts["label_column"], "weighting": opts["weighting"]}
+    for k in ("model", "image_size", "path_column", "seed", "test", "epochs", "hidden"):
+        flags[k] = opts[k]
+    if opts["text_column"] != "text":
+        flags["text_column"] = opts["text_column"]
+    for k, v in flags.items():
+        if v is not None and not (k == "label_column" and many and v == "label"):
+            words += ["--" + k.replace("_", "-"), str(v)]
+    return shlex.join(words)
+
+
+def _write(out: Path, result: MultiTaskResult) -> Path:
+    from headstart.multitask._report import render_multitask_report
+
     with atomic_dir(out) as tmp:
-        save_file({k: v.detach().contiguous() for k, v in state.items()}, str(tmp / WEIGHTS_NAME))
-        save_assets(p.backbone, tmp / "assets")
-        atomic_write_json(tmp / CONFIG_NAME, p.config)
+        write_multitask_into(tmp, result.predictor)
+        atomic_write_json(tmp / "metrics.json", result.report)
+        atomic_write_json(tmp / "history.json", result.history)
+        (tmp / "report.html").write_text(
+            render_multitask_report(result.report, result.history), encoding="utf-8"
+        )
     return out
 
 
-def load_multitask(path: str | os.PathLike[str]) -> MultiTaskPredictor:
-    """Load a folder written by :func:`fit_multi`; works offline."""
-    from safetensors.torch import load_file
-
-    from headstart.bundle._skeleton import skeleton
-    from headstart.zoo._spec import BackboneSpec
-
-    folder = Path(path)
-    if not (folder / CONFIG_NAME).is_file():
-        raise MultiTaskError(f"{folder}: not a multi-task model (no {CONFIG_NAME})")
-    config = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
-    backbone = skeleton(
-        BackboneSpec.from_dict(config["backbone"]), config["layer"], folder / "assets"
-    )
-    net = MultiTaskNet(config["feature_dim"], [len(c) for c in config["classes"]], config["hidden"])
-    state = load_file(str(folder / WEIGHTS_NAME))
-    backbone.load_state_dict({k[9:]: v for k, v in state.items() if k.startswith("backbone.")})
-    net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
-    backbone.eval()
-    return MultiTaskPredictor(backbone, net.eval(), config["tasks"], config["classes"], config)
-
-
-__all__ = ["MultiTaskPredictor", "MultiTaskResult", "fit_multi", "load_multitask", "read_table"]
+__all__ = [
+    "MultiTaskPredictor",
+    "MultiTaskResult",
+    "fit_from_options",
+    "fit_multi",
+    "is_multi_label",
+    "label_columns_of",
+    "load_multitask",
+]

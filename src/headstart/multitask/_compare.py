@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from headstart.multitask._metrics import delta_m, masked_accuracy, relative_gains
-from headstart.multitask._train import WEIGHTINGS, fit_multitask
+from headstart.multitask._train import WEIGHTINGS, MultiTaskFit, fit_multitask
 
 
 def compare_multitask(
@@ -28,21 +28,28 @@ def compare_multitask(
     names: Sequence[str],
     weightings: Sequence[str] = WEIGHTINGS,
     seed: int = 0,
+    fits: dict[str, MultiTaskFit] | None = None,
     **train: Any,
 ) -> dict[str, Any]:
     """Test accuracy per task of single-task models and of a multi-task model per
-    weighting, with :math:`\\Delta_m` and per-task relative gains over single-task."""
+    weighting, with :math:`\\Delta_m` and per-task relative gains over single-task.
+    ``fits``, when given, receives the trained models (``single:<task>``, and each
+    weighting's name)."""
     names = list(names)
     single, seconds = [], {}
     t = time.perf_counter()
     for k, name in enumerate(names):
         fit = fit_multitask(x, y[:, [k]], [n_classes[k]], [name], "equal", seed=seed, **train)
+        if fits is not None:
+            fits[f"single:{name}"] = fit
         single.append(masked_accuracy(fit.predict(x_test)[:, 0], y_test[:, k]))
     seconds["single"] = time.perf_counter() - t
     rows = {}
     for w in weightings:
         t = time.perf_counter()
         fit = fit_multitask(x, y, n_classes, names, w, seed=seed, **train)
+        if fits is not None:
+            fits[w] = fit
         pred = fit.predict(x_test)
         acc = [masked_accuracy(pred[:, k], y_test[:, k]) for k in range(len(names))]
         gains = relative_gains(acc, single)

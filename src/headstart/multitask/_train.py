@@ -11,7 +11,11 @@ weighted as chosen:
   learnt log-variance :math:`s_t` per task;
 * ``pcgrad`` (Yu et al., 2020): each task's gradient on the shared trunk is projected off
   the gradients of the tasks it conflicts with (negative dot product), in a random order,
-  and their sum is applied (:func:`pcgrad_combine`); each head gets its own task's gradient.
+  and their sum is applied (:func:`pcgrad_combine`); each head gets its own task's gradient;
+* ``gradnorm`` (Chen et al., 2018): :math:`\\sum_t w_t L_t` with learnt task weights
+  :math:`w_t` (starting at 1, renormalised to sum to :math:`T` before every step) trained by
+  :func:`gradnorm_loss` to equalise each task's gradient norm on the last shared layer, the
+  tasks that train slower (a higher :math:`L_t / L_t(0)`) getting larger norms.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from headstart.train._engine import Batch, StepOutput, TensorStream, fit_stage
 from headstart.train._heads import single_thread
 from headstart.train._schedule import Stage
 
-WEIGHTINGS = ("equal", "uncertainty", "pcgrad")
+WEIGHTINGS = ("equal", "uncertainty", "pcgrad", "gradnorm")
+GRADNORM_ALPHA = 1.5  # the restoring force of GradNorm (the paper's alpha; 1.5 is its usual value)
 
 
 class MultiTaskError(UserError, ValueError):
@@ -40,7 +45,8 @@ class MultiTaskError(UserError, ValueError):
 
 class MultiTaskNet(nn.Module):
     """Standardised features, a shared trunk, one linear head per task; ``log_vars`` are
-    the uncertainty weighting's :math:`s_t` (trained only under that weighting)."""
+    the uncertainty weighting's :math:`s_t`, ``task_weights`` GradNorm's :math:`w_t`
+    (each trained only under its weighting)."""
 
     def __init__(
         self, in_dim: int, n_classes: Sequence[int], hidden: int = 256, dropout: float = 0.1
@@ -50,6 +56,7 @@ class MultiTaskNet(nn.Module):
         self.trunk = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(dropout))
         self.task_heads = nn.ModuleList([nn.Linear(hidden, k) for k in n_classes])
         self.log_vars = nn.Parameter(torch.zeros(len(n_classes)))
+        self.task_weights = nn.Parameter(torch.ones(len(n_classes)))
 
     def shared(self, x: torch.Tensor) -> torch.Tensor:
         return self.trunk(self.standardize(x))
@@ -86,15 +93,42 @@ def pcgrad_combine(grads: Sequence[torch.Tensor], rng: np.random.Generator) -> t
     return torch.stack(out).sum(0)
 
 
+def gradnorm_loss(
+    weights: torch.Tensor,
+    grad_norms: torch.Tensor,
+    losses: torch.Tensor,
+    initial_losses: torch.Tensor,
+    alpha: float = GRADNORM_ALPHA,
+) -> torch.Tensor:
+    r"""GradNorm's loss on the task weights ``weights`` :math:`w` ``(T,)``, given each
+    unweighted task loss's gradient norm on the last shared layer ``grad_norms``
+    :math:`g_t = \lVert\nabla_W L_t\rVert_2`, the losses now and at the first step:
+
+    .. math:: L_{grad} = \sum_t \bigl|w_t g_t - \bar G\, r_t^{\alpha}\bigr|,\quad
+       \bar G = \tfrac1T \sum_t w_t g_t,\quad
+       r_t = \frac{L_t / L_t(0)}{\tfrac1T \sum_s L_s / L_s(0)}
+
+    with the target :math:`\bar G r_t^{\alpha}` held constant, so that the gradient
+    reaches :math:`w` alone (``grad_norms`` and the losses are taken as data)."""
+    g = weights * grad_norms.detach()
+    ratio = losses.detach() / initial_losses.detach().clamp_min(1e-12)
+    r = ratio / ratio.mean()
+    target = (g.mean() * r**alpha).detach()
+    return (g - target).abs().sum()
+
+
 @dataclass
 class MultiTaskObjective:
     """One loss term per task (``task:<name>``), weighted by ``weighting``; under
-    ``pcgrad`` a zero-valued ``pcgrad`` term carries the projected trunk gradient."""
+    ``pcgrad`` a zero-valued ``pcgrad`` term carries the projected trunk gradient, under
+    ``gradnorm`` a ``gradnorm`` term (:func:`gradnorm_loss`) trains the task weights."""
 
     names: Sequence[str]
     weighting: str = "equal"
     seed: int = 0
+    alpha: float = GRADNORM_ALPHA
     rng: np.random.Generator = field(init=False)
+    initial: torch.Tensor | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
@@ -106,6 +140,8 @@ class MultiTaskObjective:
         y = b.target
         if self.weighting == "pcgrad":
             return self._pcgrad(model, b.inputs, y)
+        if self.weighting == "gradnorm":
+            return self._gradnorm(model, b.inputs, y)
         logits = model(b.inputs)
         losses = {}
         for t, name in enumerate(self.names):
@@ -115,6 +151,32 @@ class MultiTaskObjective:
                 ce = torch.exp(-s) * ce + s
             losses[f"task:{name}"] = ce
         return StepOutput(losses)
+
+    def _gradnorm(self, model: MultiTaskNet, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
+        w = model.task_weights
+        with torch.no_grad():  # GradNorm's renormalisation: the weights sum to T
+            w.clamp_(min=1e-3).mul_(len(self.names) / w.sum())
+        logits = model(x)
+        ces = [masked_ce(logits[t], y[:, t]) for t in range(len(self.names))]
+        layer = model.trunk[0].weight  # the last shared layer
+        norms = []
+        for ce in ces:
+            (g,) = torch.autograd.grad(ce, [layer], retain_graph=True, allow_unused=True)
+            norms.append(g.norm() if g is not None else torch.zeros(()))
+        now = torch.stack([ce.detach() for ce in ces])
+        has = torch.tensor([bool((y[:, t] >= 0).any()) for t in range(len(ces))])
+        if self.initial is None:
+            self.initial = torch.zeros(len(ces))
+        first = has & (self.initial == 0)  # a task's L(0): its first batch with labels
+        self.initial[first] = now[first]
+        out = {
+            f"task:{n}": w[t].detach() * ce
+            for t, (n, ce) in enumerate(zip(self.names, ces, strict=True))
+        }
+        if int(has.sum()) >= 2:  # the tasks this batch has labels for
+            g = torch.stack(norms)
+            out["gradnorm"] = gradnorm_loss(w[has], g[has], now[has], self.initial[has], self.alpha)
+        return StepOutput(out)
 
     def _pcgrad(self, model: MultiTaskNet, x: torch.Tensor, y: torch.Tensor) -> StepOutput:
         z = model.shared(x)
@@ -172,10 +234,11 @@ def fit_multitask(
     lr: float = 1e-3,
     batch_size: int = 64,
     seed: int = 0,
+    alpha: float = GRADNORM_ALPHA,
 ) -> MultiTaskFit:
     """Train a :class:`MultiTaskNet` on features ``x`` ``(N, D)`` and labels ``y``
     ``(N, T)`` (class indices; ``-1``: missing) with ``weighting`` (``equal``,
-    ``uncertainty`` or ``pcgrad``)."""
+    ``uncertainty``, ``pcgrad`` or ``gradnorm``; ``alpha``: GradNorm's)."""
     if weighting not in WEIGHTINGS:
         raise MultiTaskError(
             f"--weighting: unknown {weighting!r}; choose one of {', '.join(WEIGHTINGS)}"
@@ -189,12 +252,14 @@ def fit_multitask(
     model.standardize = Standardize.fit(np.asarray(x, dtype=np.float32))
     if weighting != "uncertainty":
         model.log_vars.requires_grad_(False)
+    if weighting != "gradnorm":
+        model.task_weights.requires_grad_(False)
     stream = TensorStream(
         torch.from_numpy(np.asarray(x, dtype=np.float32)), torch.from_numpy(y), batch_size
     )
     stage = Stage("multitask", lr=lr, max_epochs=epochs, weight_decay=1e-4, on_features=True)
     history = History()
-    objective = MultiTaskObjective(names, weighting, seed)
+    objective = MultiTaskObjective(names, weighting, seed, alpha)
     frozen = [p for p in model.parameters() if not p.requires_grad]
     with single_thread():
         fit_stage(
@@ -202,9 +267,14 @@ def fit_multitask(
         )
     for p in frozen:  # fit_stage trains every head parameter: keep the unused s_t at 0
         p.requires_grad_(False)
-    if weighting != "uncertainty":
-        with torch.no_grad():
+    with torch.no_grad():
+        if weighting != "uncertainty":
             model.log_vars.zero_()
+        if weighting == "gradnorm":
+            w = model.task_weights
+            w.clamp_(min=1e-3).mul_(len(names) / w.sum())
+        else:
+            model.task_weights.fill_(1.0)
     model.eval()
     return MultiTaskFit(model, history.rows)
 
@@ -231,6 +301,7 @@ def encode_tasks(columns: dict[str, Sequence[Any]]) -> tuple[np.ndarray, list[li
 
 
 __all__ = [
+    "GRADNORM_ALPHA",
     "WEIGHTINGS",
     "MultiTaskError",
     "MultiTaskFit",
@@ -238,6 +309,7 @@ __all__ = [
     "MultiTaskObjective",
     "encode_tasks",
     "fit_multitask",
+    "gradnorm_loss",
     "masked_ce",
     "pcgrad_combine",
 ]
