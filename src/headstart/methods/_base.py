@@ -142,12 +142,16 @@ def train_schedule(
     augment: Any,
     label_smoothing: float = 0.0,
     first: int = 0,
+    precision: str = "fp32",
+    notes: list[str] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Run ``schedule`` on ``model`` (in place), stage by stage: a stage ``on_features``
     fits the head on cached features; any other runs end to end on raw items. With a
     checkpoint folder, every end-to-end epoch is checkpointed, and ``ctx.resume``
     continues from the checkpoint (finished stages are not run again). Stages before
-    ``first`` are taken as done (the caller ran them)."""
+    ``first`` are taken as done (the caller ran them). ``precision`` and ``notes``: as
+    :func:`~headstart.train.run_stage` (what each end-to-end stage ran in, and whether its
+    frozen lower blocks were cached, is appended to ``notes``)."""
     data, o = ctx.data, ctx.options
     history: list[dict[str, Any]] = []
     trainable: dict[str, int] = {}
@@ -202,6 +206,8 @@ def train_schedule(
                 label_smoothing=label_smoothing,
                 extra_callbacks=extra,
                 resume=resume if i == start else None,
+                precision=precision,
+                notes=notes,
             )
             history += rows
             trainable[stage.name] = model.trainable_parameters()
@@ -242,22 +248,27 @@ def train_end_to_end(
     label_smoothing: float = 0.0,
     placeholder: float = 1e-4,
     after_head: Callable[[], None] | None = None,
+    precision: str = "auto",
 ) -> EndToEnd:
     """Run ``make_schedule(lr)`` (stage 0: the head on cached features; then end-to-end
     stages) with :func:`train_schedule`. With ``lr="auto"`` the head stage runs first,
     then the learning-rate range test on stage 1 (:func:`~headstart.train.find_lr`)
     gives the rate, and the rest runs with ``make_schedule(found)``. ``after_head`` is
     called between the head stage and the end-to-end ones (LoRA injects its adapters
-    there, so the head stage reads the source model's cached features)."""
+    there, so the head stage reads the source model's cached features). ``precision``
+    of the end-to-end stages: ``auto``, ``fp32`` or ``bf16``
+    (:mod:`headstart.train._precision`); the choice is in the notes."""
     o = ctx.options
+    notes: list[str] = []
+    kw: dict[str, Any] = {"precision": precision, "notes": notes}
     if lr != "auto" and after_head is None:
         schedule = make_schedule(float(lr))
-        history, trainable = train_schedule(ctx, model, schedule, o.augment, label_smoothing)
-        return EndToEnd(schedule, history, trainable)
+        history, trainable = train_schedule(ctx, model, schedule, o.augment, label_smoothing, **kw)
+        return EndToEnd(schedule, history, trainable, notes=notes)
     draft = make_schedule(placeholder if lr == "auto" else float(lr))
     if len(draft.stages) < 2:
-        history, trainable = train_schedule(ctx, model, draft, o.augment, label_smoothing)
-        return EndToEnd(draft, history, trainable)
+        history, trainable = train_schedule(ctx, model, draft, o.augment, label_smoothing, **kw)
+        return EndToEnd(draft, history, trainable, notes=notes)
     # the head stage, without checkpoints: a resumed run re-fits it (seconds) and then
     # loads the checkpoint's weights
     head_ctx = dataclasses.replace(ctx, checkpoint_dir=None, resume=False)
@@ -267,8 +278,8 @@ def train_end_to_end(
     if after_head is not None:
         after_head()
     if lr != "auto":
-        rest, more = train_schedule(ctx, model, draft, o.augment, label_smoothing, first=1)
-        return EndToEnd(draft, first + rest, {**trainable, **more})
+        rest, more = train_schedule(ctx, model, draft, o.augment, label_smoothing, first=1, **kw)
+        return EndToEnd(draft, first + rest, {**trainable, **more}, notes=notes)
     t = time.perf_counter()
     test = find_lr(
         model,
@@ -283,9 +294,9 @@ def train_end_to_end(
     ctx.timings["lr_range_test"] = time.perf_counter() - t
     say(f"--lr auto: range test over {len(test.lrs)} steps suggests {test.suggestion:.2g}")
     schedule = make_schedule(test.suggestion)
-    rest, more = train_schedule(ctx, model, schedule, o.augment, label_smoothing, first=1)
+    rest, more = train_schedule(ctx, model, schedule, o.augment, label_smoothing, first=1, **kw)
     note = f"learning rate {test.suggestion:.2g}, from a range test ({len(test.lrs)} steps)"
-    return EndToEnd(schedule, first + rest, {**trainable, **more}, test.to_dict(), [note])
+    return EndToEnd(schedule, first + rest, {**trainable, **more}, test.to_dict(), [note, *notes])
 
 
 def gained(history: Sequence[dict[str, Any]], stage_names: Sequence[str]) -> bool:

@@ -103,3 +103,15 @@ __all__ = [
     "rate",
     "warmup",
 ]
+
+
+def precision() -> Any:
+    from headstart.train._precision import PRECISIONS, check_precision
+
+    return option(
+        "Precision of end-to-end training: auto (bf16 autocast where the CPU has native "
+        "bf16 and a probe step measures it faster), fp32 or bf16.",
+        default="auto",
+        check=check_precision,
+        must="one of " + ", ".join(PRECISIONS),
+    )

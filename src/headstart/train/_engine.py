@@ -18,6 +18,8 @@ stages. What varies is passed in:
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import fnmatch
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -32,6 +34,7 @@ from headstart.data._loader import iter_batches
 from headstart.data._transforms import Augment
 from headstart.surgery._freeze import freeze_inplace
 from headstart.train._callbacks import Callback, LoopState
+from headstart.train._precision import PrecisionChoice, choose_precision
 from headstart.train._schedule import Stage
 
 # -- streams ------------------------------------------------------------------------------
@@ -205,6 +208,7 @@ def fit_stage(
     seed: int = 0,
     evaluate_start: bool = True,
     resume: dict[str, Any] | None = None,
+    precision: str | PrecisionChoice = "fp32",
 ) -> LoopState:
     """Train ``model`` (in place) for one ``stage``.
 
@@ -217,6 +221,9 @@ def fit_stage(
     With ``evaluate_start`` the entering model is validated first as epoch 0.
     ``resume``: the loop state a :class:`~headstart.train.Checkpoint` saved, to continue
     after its epoch with the same optimizer, schedule and random state.
+    ``precision``: ``fp32``, ``bf16`` (autocast of each step's forward pass and loss) or
+    ``auto`` (:mod:`headstart.train._precision`: a probe step on a native-bf16 CPU); the
+    choice is ``state.extra["precision"]``.
     """
     prepare_stage_inplace(model, stage)
     optimizer = torch.optim.AdamW(param_groups(model, stage), weight_decay=stage.weight_decay)
@@ -237,6 +244,9 @@ def fit_stage(
         for cb, cb_state in zip(callbacks, resume["callbacks"], strict=True):
             cb.load_state_dict(cb_state)
     state.extra["rng"] = rng
+    if not isinstance(precision, PrecisionChoice):
+        precision = choose_precision(precision, _probe_step(model, streams, objective, seed))
+    state.extra["precision"] = precision
     _call(callbacks, "on_train_begin", state)
     if resume is None and evaluate_start:
         logs = {"train_loss": None, "train_acc": None, **_validate(model, validate), "seconds": 0.0}
@@ -251,8 +261,9 @@ def fit_stage(
         correct = count = 0
         for batch in main.batches(rng):
             batches = {names[0]: batch, **{n: next(it) for n, it in others.items()}}
-            out = objective(model, batches)
-            loss = sum(out.losses.values())
+            with precision.autocast():
+                out = objective(model, batches)
+            loss = sum(v.float() for v in out.losses.values())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[union-attr]
             optimizer.step()
@@ -272,6 +283,40 @@ def fit_stage(
         _call(callbacks, "on_epoch_end", state, logs)
     _call(callbacks, "on_train_end", state)
     return state
+
+
+def _probe_step(
+    model: nn.Module, streams: Mapping[str, Stream], objective: Objective, seed: int
+) -> Callable[[bool], float]:
+    """``step(bf16) -> seconds`` of one forward + backward pass on a first batch of every
+    stream (drawn with a generator of its own, so the run's order is untouched), run twice
+    and the second timed; weights, gradients, BatchNorm statistics and torch's random
+    state are restored after each, so probing changes nothing."""
+    drawn: dict[str, Batch] = {}
+
+    def step(bf16: bool) -> float:
+        if not drawn:  # only when probed: drawing an item batch decodes it
+            rng = np.random.default_rng(seed + 1)
+            drawn.update({n: next(iter(s.batches(rng))) for n, s in streams.items()})
+        batches = drawn
+        saved, rng_state = copy.deepcopy(model.state_dict()), torch.get_rng_state()
+        was_training = model.training
+        model.train()
+        ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+        seconds = 0.0
+        for _ in range(2):
+            t = time.perf_counter()
+            with ctx:
+                out = objective(model, batches)
+            sum(v.float() for v in out.losses.values()).backward()  # type: ignore[union-attr]
+            seconds = time.perf_counter() - t
+        model.zero_grad(set_to_none=True)
+        model.load_state_dict(saved)
+        model.train(was_training)
+        torch.set_rng_state(rng_state)
+        return seconds
+
+    return step
 
 
 def _validate(

@@ -3,6 +3,7 @@ and predicting logits for raw items."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,8 +16,15 @@ from headstart.data._loader import iter_batches
 from headstart.data._transforms import Augment
 from headstart.surgery._model import TransferModel
 from headstart.train._callbacks import Callback, EarlyStopping, History, ProgressBar
-from headstart.train._engine import CrossEntropy, ItemStream, Objective, fit_stage
+from headstart.train._engine import CrossEntropy, ItemStream, Objective, TensorStream, fit_stage
 from headstart.train._lr_finder import RangeTest, lr_range_test
+from headstart.train._prefix import (
+    SuffixModel,
+    activation_bytes,
+    frozen_prefix,
+    memory_budget,
+    prefix_activations,
+)
 from headstart.train._schedule import Stage
 
 
@@ -67,6 +75,9 @@ def run_stage(
     objective: Objective | None = None,
     extra_callbacks: Sequence[Callback] = (),
     resume: dict[str, Any] | None = None,
+    precision: str = "fp32",
+    notes: list[str] | None = None,
+    cache_prefix: bool = True,
 ) -> list[dict[str, Any]]:
     """Train ``model`` (in place) for one stage on raw items with the one loop
     (:func:`fit_stage`), early stopping on validation accuracy; the best epoch's weights
@@ -74,7 +85,11 @@ def run_stage(
     is undone). Without validation items the training items are monitored. Returns the
     per-epoch history, epoch 0 first. ``extra_callbacks`` run after history and early
     stopping (a :class:`~headstart.train.Checkpoint` goes there); ``resume`` continues
-    from a checkpoint's loop state."""
+    from a checkpoint's loop state. ``precision``: ``auto``, ``fp32`` or ``bf16``
+    (:mod:`headstart.train._precision`). With ``cache_prefix``, the blocks below the
+    lowest trainable one run once (augmentation off) or under ``no_grad`` (augmentation
+    on) (:mod:`headstart.train._prefix`). What was decided (precision, prefix) is
+    appended to ``notes``."""
     items, y = train
     val_items, y_val = val
     if len(val_items) == 0:  # no validation split: monitor the training data
@@ -82,26 +97,92 @@ def run_stage(
     history = History()
     callbacks: list[Callback] = [history, EarlyStopping(stage.patience, history), ProgressBar()]
     callbacks += list(extra_callbacks)
-    stream = ItemStream(
-        model.backbone,
-        items,
-        y,
-        modality,
-        batch_size,
-        augment=augment if stage.augment else None,
-        train=stage.augment,
-    )
-    fit_stage(
-        model,
+    aug = augment if stage.augment else None
+    stream: Any = ItemStream(model.backbone, items, y, modality, batch_size, aug, stage.augment)
+    validate = item_validator(val_items, y_val, modality)
+    net: nn.Module = model
+    start = frozen_prefix(model, stage) if cache_prefix and objective is None else 0
+    if start:
+        net, stream, validate, note = _split_off_prefix(
+            model, start, stage, stream, (val_items, y_val), aug is not None and aug.enabled
+        )
+        if notes is not None:
+            notes.append(note)
+    state = fit_stage(
+        net,
         stage,
         {"train": stream},
         objective or CrossEntropy(label_smoothing=label_smoothing),
         callbacks,
-        item_validator(val_items, y_val, modality),
+        validate,
         seed=seed,
         resume=resume,
+        precision=precision,
     )
+    if notes is not None:
+        choice = state.extra["precision"]
+        notes.append(f"stage {stage.name} trained in {choice.used} ({choice.reason})")
     return history.rows
+
+
+def _split_off_prefix(
+    model: TransferModel,
+    start: int,
+    stage: Stage,
+    stream: ItemStream,
+    val: tuple[Sequence[Any], np.ndarray],
+    augmented: bool,
+) -> tuple[nn.Module, Any, Any, str]:
+    """The model, stream, validator and a note for training only the blocks from
+    ``start`` on (:mod:`headstart.train._prefix`): activations cached when not
+    ``augmented`` and they fit the memory budget, else the prefix under ``no_grad``."""
+    backbone = model.backbone
+    names = backbone.block_names
+    frozen = f"{names[0]}..{names[start - 1]}" if start > 1 else names[0]
+    val_items, y_val = val
+    same = val_items is stream.items
+    n = len(stream.items) + (0 if same else len(val_items))
+    need = n * activation_bytes(backbone, stream.items[0], stream.modality, start)
+    budget = memory_budget()
+    if augmented or need > budget:
+        why = "augmentation on" if augmented else f"{need / 2**20:.0f} MiB > budget"
+        note = f"stage {stage.name}: frozen blocks {frozen} run under no_grad each step ({why})"
+        return (
+            SuffixModel(model, start, raw=True),
+            stream,
+            item_validator(*val, stream.modality),
+            note,
+        )
+    t = time.perf_counter()
+    acts = prefix_activations(backbone, stream.items, stream.modality, start)
+    val_acts = acts if same else prefix_activations(backbone, val_items, stream.modality, start)
+    y = torch.from_numpy(np.asarray(stream.y)).long()
+    note = (
+        f"stage {stage.name}: frozen blocks {frozen} computed once for {n} items "
+        f"({need / 2**20:.0f} MiB, {time.perf_counter() - t:.1f} s); the top blocks trained on them"
+    )
+    return (
+        SuffixModel(model, start),
+        TensorStream(acts, y, stream.batch_size),
+        activation_validator(val_acts, y_val),
+        note,
+    )
+
+
+def activation_validator(acts: torch.Tensor, y: np.ndarray, batch_size: int = 64):
+    """``validate(model) -> {"val_loss", "val_acc"}`` on cached activations (a
+    :class:`~headstart.train._prefix.SuffixModel`)."""
+    target = torch.from_numpy(np.asarray(y)).long()
+
+    def validate(model: nn.Module) -> dict[str, float]:
+        with torch.inference_mode():
+            logits = torch.cat(
+                [model(acts[i : i + batch_size]).float() for i in range(0, len(acts), batch_size)]
+            )
+        loss = float(nn.functional.cross_entropy(logits, target))
+        return {"val_loss": loss, "val_acc": float((logits.argmax(1) == target).float().mean())}
+
+    return validate
 
 
 def find_lr(

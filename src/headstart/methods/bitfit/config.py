@@ -19,6 +19,7 @@ class BitfitConfig:
     patience: int = o.patience(3)
     warmup: float = o.warmup()
     keep_extract: bool = o.keep_extract()
+    precision: str = o.precision()
     bias_pattern: str = option(
         "bitfit: parameter-name pattern of the terms that train (fnmatch).", default="*bias"
     )

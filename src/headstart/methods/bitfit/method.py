@@ -45,7 +45,7 @@ class Bitfit(Method):
 
         head = make_head(backbone.feature_dim, len(ctx.data.classes), c.hidden, c.dropout)
         model = TransferModel(backbone, head, freeze_bn=True)
-        run = train_end_to_end(ctx, model, schedule, c.lr, placeholder=1e-3)
+        run = train_end_to_end(ctx, model, schedule, c.lr, placeholder=1e-3, precision=c.precision)
         selection = None
         if c.keep_extract:
             run, selection = keep_extract_unless_gained(ctx, model, run, "BitFit")

@@ -42,3 +42,4 @@ class FinetuneConfig:
         default=False,
     )
     keep_extract: bool = o.keep_extract()
+    precision: str = o.precision()

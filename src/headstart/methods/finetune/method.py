@@ -43,7 +43,7 @@ class Finetune(Method):
 
         head = make_head(backbone.feature_dim, len(ctx.data.classes), c.hidden, c.dropout)
         model = TransferModel(backbone, head, freeze_bn=True)
-        run = train_end_to_end(ctx, model, schedule, c.lr, c.label_smoothing)
+        run = train_end_to_end(ctx, model, schedule, c.lr, c.label_smoothing, precision=c.precision)
         selection = None
         if c.keep_extract:
             run, selection = keep_extract_unless_gained(ctx, model, run, "fine-tuning")

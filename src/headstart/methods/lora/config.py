@@ -21,6 +21,7 @@ class LoraConfig:
     patience: int = o.patience(3)
     warmup: float = o.warmup()
     keep_extract: bool = o.keep_extract()
+    precision: str = o.precision()
     lora_rank: int = option(
         "lora: rank r of each adapter (the update B A, A: r x in).", default=8, check=positive
     )

@@ -126,7 +126,9 @@ class Lora(Method):
 
         head = make_head(backbone.feature_dim, len(ctx.data.classes), c.hidden, c.dropout)
         model = TransferModel(backbone, head, freeze_bn=True)
-        run = train_end_to_end(ctx, model, schedule, c.lr, placeholder=1e-3, after_head=inject)
+        run = train_end_to_end(
+            ctx, model, schedule, c.lr, placeholder=1e-3, after_head=inject, precision=c.precision
+        )
         merge_inplace(backbone)
         where = "every block" if c.lora_blocks == "all" else f"the top {c.lora_blocks} blocks"
         run.notes.append(

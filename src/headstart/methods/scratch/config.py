@@ -20,3 +20,4 @@ class ScratchConfig:
     )
     epochs: int = o.epochs(10)
     patience: int = o.patience(3)
+    precision: str = o.precision()

@@ -21,5 +21,8 @@ class Scratch(Method):
         schedule = scratch_schedule(backbone.block_names, lr, c.epochs * 2, max(c.patience, 5))
         head = make_head(backbone.feature_dim, len(ctx.data.classes), c.hidden, c.dropout)
         model = TransferModel(backbone, head, freeze_bn=False)
-        history, trainable = train_schedule(ctx, model, schedule, ctx.options.augment)
-        return MethodResult(model, history, {}, schedule, trainable)
+        notes: list[str] = []
+        history, trainable = train_schedule(
+            ctx, model, schedule, ctx.options.augment, precision=c.precision, notes=notes
+        )
+        return MethodResult(model, history, {}, schedule, trainable, notes=notes)
