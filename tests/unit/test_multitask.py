@@ -377,3 +377,17 @@ def test_fit_multi_bad_input_is_one_line(table, tmp_path, cli_error):
         str(tmp_path / "o"),
     )
     assert "--weighting applies to a multi-task fit" in err
+
+
+def test_every_weighting_is_listed_by_headstart_methods():
+    import json
+
+    from typer.testing import CliRunner
+
+    from headstart.cli._app import app
+    from headstart.multitask import WEIGHTINGS
+
+    shown = json.loads(CliRunner().invoke(app, ["methods", "--json"]).stdout)
+    rows = [r for r in shown if r["kind"] == "multitask"]
+    assert [r["name"] for r in rows] == list(WEIGHTINGS)
+    assert all("gradnorm_alpha" in r["options"] and "hidden" in r["options"] for r in rows)

@@ -83,7 +83,7 @@ def tasks_table(metrics: Mapping[str, Any]) -> Html:
         "task",
         "classes",
         "train labels",
-        "test rows",
+        "test labels",
         "single-task acc.",
         "multi-task acc.",
         "Δ acc.",
