@@ -264,7 +264,7 @@ def test_fit_multi_several_datasets_one_head_each(tiny_images, tiny_texts, tmp_p
         fit_multi([tiny_images, tiny_texts], out=tmp_path / "bad", model="test_cnn.tiny")
 
 
-def test_multitask_bundle_hand_edits_are_bundle_errors(table, tmp_path):
+def test_multitask_bundle_hand_edits_are_bundle_errors(table, tmp_path, cli_error):
     import json
 
     import headstart
@@ -295,6 +295,9 @@ def test_multitask_bundle_hand_edits_are_bundle_errors(table, tmp_path):
     cfg.write_text(json.dumps(good))
     with pytest.raises(BundleError, match="a multi-task bundle"):
         headstart.load_bundle(out)  # continue, export, add-class take single-task bundles
+    assert "a multi-task bundle" in cli_error("export", str(out))
+    err = cli_error("predict", str(out), "some text", "--runtime", "onnx")
+    assert "a multi-task bundle" in err
 
 
 def test_multitask_report_by_hand():
