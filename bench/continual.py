@@ -411,6 +411,74 @@ def main() -> None:
             f[split] = (x, digit[y])
         print(f"features: {f['forward_passes']} forward passes, {f['seconds']:.0f} s")
     runs: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+
+    def write(final: bool) -> None:
+        """The JSON and markdown of the runs so far (after every seed: a long run that
+        is stopped keeps its finished seeds; ``partial`` says so)."""
+        table = []
+        for seq in sequences:
+            if (seq, "joint (not continual)", "logistic") not in runs:
+                continue  # not run yet (a partial write)
+            for method in methods:
+                for lib in ("headstart", "avalanche"):
+                    if (seq, lib, method) in runs:
+                        table.append(
+                            {
+                                "sequence": seq,
+                                "library": lib,
+                                "method": method,
+                                **summarise(runs[seq, lib, method]),
+                            }
+                        )
+            table.append(
+                {
+                    "sequence": seq,
+                    "library": "joint (not continual)",
+                    "method": "logistic head on every step at once",
+                    **summarise(runs[seq, "joint (not continual)", "logistic"]),
+                }
+            )
+        first = feats[sequences[0]]
+        report = {
+            "partial": not final,
+            "benchmark": "continual: Split-MNIST (class-incremental), rotated MNIST "
+            "(domain-incremental)",
+            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "git": git,
+            "command": "python bench/continual.py " + " ".join(sys.argv[1:]),
+            "setup": {
+                "model": MODEL,
+                "input_size": first["input_size"],
+                "layer": first["layer"],
+                "dim": first["dim"],
+                "sequences": sequences,
+                "angles": list(ANGLES),
+                "train_per_class": args.train,
+                "test_per_class": args.test,
+                "memory": args.memory,
+                "seeds": seeds,
+                "hyperparameters": hp,
+                "feature_seconds": {k: f["seconds"] for k, f in feats.items()},
+                "forward_passes": {k: f["forward_passes"] for k, f in feats.items()},
+                "avalanche_version": avalanche,
+            },
+            "table": table,
+            "runs": {f"{seq}/{lib}/{m}": r for (seq, lib, m), r in runs.items()},
+            "references": REFERENCES,
+            "environment": {
+                "python": platform.python_version(),
+                "torch": torch.__version__,
+                "cpu": _cpu_name(),
+                "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                "threads": torch.get_num_threads(),
+            },
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        args.out.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
+        if final:
+            print(markdown(report))
+
     for seq in sequences:
         scenario = "class" if seq == "split" else "domain"
         for seed in seeds:
@@ -438,65 +506,8 @@ def main() -> None:
                         f"({a['seconds']:.1f} s)",
                         flush=True,
                     )
-    table = []
-    for seq in sequences:
-        for method in methods:
-            for lib in ("headstart", "avalanche"):
-                if (seq, lib, method) in runs:
-                    table.append(
-                        {
-                            "sequence": seq,
-                            "library": lib,
-                            "method": method,
-                            **summarise(runs[seq, lib, method]),
-                        }
-                    )
-        table.append(
-            {
-                "sequence": seq,
-                "library": "joint (not continual)",
-                "method": "logistic head on every step at once",
-                **summarise(runs[seq, "joint (not continual)", "logistic"]),
-            }
-        )
-    first = feats[sequences[0]]
-    report = {
-        "benchmark": "continual: Split-MNIST (class-incremental), rotated MNIST "
-        "(domain-incremental)",
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "git": git,
-        "command": "python bench/continual.py " + " ".join(sys.argv[1:]),
-        "setup": {
-            "model": MODEL,
-            "input_size": first["input_size"],
-            "layer": first["layer"],
-            "dim": first["dim"],
-            "sequences": sequences,
-            "angles": list(ANGLES),
-            "train_per_class": args.train,
-            "test_per_class": args.test,
-            "memory": args.memory,
-            "seeds": seeds,
-            "hyperparameters": hp,
-            "feature_seconds": {k: f["seconds"] for k, f in feats.items()},
-            "forward_passes": {k: f["forward_passes"] for k, f in feats.items()},
-            "avalanche_version": avalanche,
-        },
-        "table": table,
-        "runs": {f"{seq}/{lib}/{m}": r for (seq, lib, m), r in runs.items()},
-        "references": REFERENCES,
-        "environment": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "cpu": _cpu_name(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "threads": torch.get_num_threads(),
-        },
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    args.out.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
-    print(markdown(report))
+            write(False)
+    write(True)
 
 
 if __name__ == "__main__":
