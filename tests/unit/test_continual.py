@@ -488,6 +488,9 @@ def test_choice_sentence_says_when_the_frozen_feature_methods_win():
     assert "prototype" in text and "refit" in text  # the rule names the cheap methods
     rep = {"method": "replay", "acc": 0.95, "frozen_alternatives": {"prototype": 0.7, "slda": 0.9}}
     assert "replay (ACC 0.950) is as good or better" in choice_sentence(rep)
+    # domain-incremental: pooled class means and a refit on the memory are not the answer
+    rep = {**rep, "scenario": "domain-incremental"}
+    assert "slda" in choice_sentence(rep) and "lose to plain fine-tuning" in choice_sentence(rep)
 
 
 def test_a_domain_step_on_a_bundle_writes_the_report(
