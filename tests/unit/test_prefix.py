@@ -131,3 +131,19 @@ def test_when_the_prefix_is_not_cached(lite0, tiny_images) -> None:
         notes=notes,
     )
     assert any("under no_grad each step (augmentation on)" in n for n in notes)
+
+
+def test_extraction_restores_each_module_mode(lite0, tiny_images) -> None:
+    """Extraction puts the backbone in eval mode and back module by module: a BatchNorm
+    frozen in inference mode inside a training backbone stays frozen afterwards."""
+    from headstart.cache._store import iter_features
+
+    backbone = copy.deepcopy(lite0)
+    backbone.train()
+    bns = [m for m in backbone.modules() if isinstance(m, _BatchNorm)]
+    for bn in bns:
+        bn.eval()
+    items = sorted(str(p) for p in tiny_images.rglob("*.png"))[:4]
+    list(iter_features(backbone, items, "image", batch_size=2))
+    assert backbone.training
+    assert not any(bn.training for bn in bns)

@@ -251,8 +251,8 @@ def iter_features(
     """``(indices, features)`` per batch of ``items`` through the frozen backbone (eval
     mode, no autograd) on ``engine`` (:mod:`headstart.cache._engine`; ``graph``: where an
     ONNX graph of it is kept); ``report`` records the engine used."""
-    was_training = backbone.training
-    backbone.eval()
+    modes = [(m, m.training) for m in backbone.modules()]  # restored module by module, so
+    backbone.eval()  # BatchNorm frozen in inference mode stays so afterwards
     report = report if report is not None else EngineReport(engine)
     batches = iter_batches(backbone, items, modality, batch_size=batch_size)
     steps = (len(items) + batch_size - 1) // batch_size
@@ -263,7 +263,8 @@ def iter_features(
                 counter.forward_passes += len(idx)
             yield idx, feats
     finally:
-        backbone.train(was_training)
+        for module, mode in modes:
+            module.training = mode
 
 
 def extract(
