@@ -248,7 +248,12 @@ def fit(
         predictor = Predictor(
             model,
             list(data.classes),
-            {"modality": data.modality, "strategy": info.name, "classes": list(data.classes)},
+            {
+                "modality": data.modality,
+                "strategy": info.name,
+                "classes": list(data.classes),
+                **run.bundle,
+            },
         )
     result = FitResult(predictor, metrics, run.history, data, test_logits=test_logits)
     if out is not None:
@@ -256,6 +261,7 @@ def fit(
             "strategy": info.name,
             "schedule": metrics["schedule"],
             "fit": {"options": metrics["options"], "source": data.source},
+            **run.bundle,
         }
         result.out = _write_outputs(Path(out), result, test_logits, extra)
         if ckpt is not None:
@@ -317,12 +323,29 @@ def _write_outputs(
     assert result.predictor is not None
     with atomic_dir(out) as tmp:
         write_bundle_into(tmp, result.predictor.model, result.data.classes, extra)
+        result.metrics["bundle"] = bundle_summary(tmp)
         atomic_write_json(tmp / "metrics.json", result.metrics)
         atomic_write_json(tmp / "history.json", result.history)
         atomic_write_text(tmp / "predictions.csv", _predictions_csv(result.data, test_logits))
         write_fit_report(tmp)
         write_model_card(tmp)
     return out
+
+
+def bundle_summary(folder: Path) -> dict[str, Any]:
+    """What the bundle in ``folder`` stores: ``"full"`` (every tensor), or for LoRA
+    ``"adapter"`` (adapters and head over a referenced base) / ``"merged"``, and its
+    size in bytes (weights, ``headstart.json`` and ``assets/``)."""
+    import json
+
+    config = json.loads((folder / "headstart.json").read_text(encoding="utf-8"))
+    files = [folder / "model.safetensors", folder / "headstart.json"]
+    files += [f for f in (folder / "assets").rglob("*") if f.is_file()]
+    adapter = config.get("adapter") or {}
+    return {
+        "stores": adapter.get("save", "full"),
+        "bytes": sum(f.stat().st_size for f in files if f.is_file()),
+    }
 
 
 def _predictions_csv(data: LabeledData, logits: np.ndarray) -> str:

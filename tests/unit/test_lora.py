@@ -1,5 +1,6 @@
-"""LoRA through peft: only the adapters and the head train, the adapters are merged into
-the weights, the bundle is a plain network; the bad target option is one clear error."""
+"""LoRA through peft: only the adapters and the head train; with ``lora_save="merged"`` the
+adapters are merged into the weights and the bundle is a plain network (adapter bundles:
+``test_lora_bundle.py``); the bad target option is one clear error."""
 
 from __future__ import annotations
 
@@ -70,6 +71,7 @@ def test_lora_trains_only_the_adapters_and_the_head(tiny_images: Path, tmp_path:
         lr=0.05,
         head_epochs=5,
         keep_extract=False,
+        lora_save="merged",
         store=store,
     )
     model = result.predictor.model

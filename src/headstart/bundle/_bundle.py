@@ -9,6 +9,11 @@ Layout::
 
 The backbone's architecture is rebuilt from ``headstart.json`` and ``assets/`` alone (no
 package weights, no hub), then ``model.safetensors`` is loaded into it strictly.
+
+An *adapter* bundle (``lora`` with ``--lora-save adapter``, the default;
+:mod:`headstart.bundle._adapter`) holds only the LoRA tensors and the head, and no
+``assets/``: its base is rebuilt from the offline zoo by name, checked against the
+recorded sha256, and the adapters are injected into it.
 """
 
 from __future__ import annotations
@@ -25,6 +30,15 @@ import torch
 from headstart._errors import BundleError
 from headstart._io import atomic_dir, atomic_write_json, check_out
 from headstart._version import __version__
+from headstart.bundle._adapter import (
+    adapter_tensors,
+    base_state,
+    has_adapters,
+    load_adapter_state,
+    merged_copy,
+    rebuild_backbone,
+    state_digest,
+)
 from headstart.bundle._skeleton import save_assets, skeleton
 from headstart.bundle._validate import read_config
 from headstart.surgery._heads import build_head, describe_head
@@ -57,10 +71,15 @@ def write_bundle_into(
     """Write the bundle files into an existing (temporary) folder."""
     from safetensors.torch import save_file
 
+    extra = dict(extra or {})
+    state = adapter_bundle_state(model, extra)  # LoRA: the adapters and the head only
+    if state is None:
+        if has_adapters(model):  # save "merged", or a base the zoo cannot rebuild
+            model = merged_copy(model)  # type: ignore[assignment]
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_assets(model.backbone, folder / "assets")
     backbone = model.backbone
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(folder / WEIGHTS_NAME))
-    save_assets(backbone, folder / "assets")
     config = {
         "format": BUNDLE_FORMAT,
         "headstart_version": __version__,
@@ -71,9 +90,24 @@ def write_bundle_into(
         "head": describe_head(model.head),
         "classes": list(classes),
         "torch_version": torch.__version__,
-        **(extra or {}),
+        **extra,
     }
     atomic_write_json(folder / CONFIG_NAME, config)
+
+
+def adapter_bundle_state(model: TransferModel, extra: dict[str, Any]) -> dict | None:
+    """The tensors of an adapter bundle (``extra["adapter"]["save"] == "adapter"``): the
+    adapters and the head, when ``model`` has adapters over the very base the reference
+    names (its sha256). Else ``None`` (a full bundle), and a reference asking for an
+    adapter bundle is turned into ``"save": "merged"`` in ``extra``, in place."""
+    entry = extra.get("adapter")
+    if not isinstance(entry, dict) or entry.get("save") != "adapter":
+        return None
+    recorded = (entry.get("base") or {}).get("sha256")
+    if has_adapters(model) and recorded == state_digest(base_state(model.backbone)):
+        return adapter_tensors(model)
+    extra["adapter"] = {**entry, "save": "merged"}  # the base moved (or no adapters left)
+    return None
 
 
 @dataclass
@@ -125,8 +159,14 @@ class Predictor:
         return report
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        extra = {k: v for k, v in self.config.items() if k in ("strategy", "fit")}
+        extra = {k: v for k, v in self.config.items() if k in ("strategy", "fit", "adapter")}
         return write_bundle(path, self.model, self.classes, extra)
+
+
+def is_adapter_bundle(config: dict[str, Any]) -> bool:
+    """Whether ``headstart.json`` describes an adapter bundle (adapters and head only)."""
+    entry = config.get("adapter")
+    return isinstance(entry, dict) and entry.get("save") == "adapter"
 
 
 def load_bundle(path: str | os.PathLike[str]) -> Predictor:
@@ -145,12 +185,14 @@ def load_bundle(path: str | os.PathLike[str]) -> Predictor:
         )
     if config.get("format") != BUNDLE_FORMAT:
         raise ValueError(f"{cfg_path}: unsupported bundle format {config.get('format')!r}")
-    spec = BackboneSpec.from_dict(config["backbone"])
-    backbone = skeleton(spec, config["layer"], folder / "assets")
-    h = config["head"]
-    head = build_head(h)
-    model = TransferModel(backbone, head)
-    model.load_state_dict(load_file(str(folder / WEIGHTS_NAME)), strict=True)
+    head = build_head(config["head"])
+    if is_adapter_bundle(config):  # the base from the zoo, its digest checked
+        model = TransferModel(rebuild_backbone(config, cfg_path), head)
+        load_adapter_state(model, load_file(str(folder / WEIGHTS_NAME)), folder / WEIGHTS_NAME)
+    else:
+        spec = BackboneSpec.from_dict(config["backbone"])
+        model = TransferModel(skeleton(spec, config["layer"], folder / "assets"), head)
+        model.load_state_dict(load_file(str(folder / WEIGHTS_NAME)), strict=True)
     model.eval()
     return Predictor(model, list(config["classes"]), config)
 

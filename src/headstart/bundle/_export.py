@@ -15,6 +15,9 @@ ones when they are gone), which must be below ``1e-4``. The graph takes what the
 * word vectors: ``ids`` (every word id of the batch, concatenated) and ``offsets`` (where
   each text starts), int64, as ``torch.nn.EmbeddingBag`` takes them.
 
+A LoRA adapter bundle is exported with its adapters merged into the weights (a copy), so
+the graph is a plain network; the parity check compares it with the adapted PyTorch model.
+
 ``quantize="int8"`` adds ``DIR/model.int8.onnx`` (ONNX Runtime's dynamic quantisation:
 int8 weights, activations quantised per batch at run time) and its accuracy on the test
 split against the float graph's, on the same inputs.
@@ -23,6 +26,7 @@ split against the float graph's, on the same inputs.
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import hashlib
 import io
@@ -181,6 +185,20 @@ def export_graph(predictor: Predictor, items: Sequence[Any]) -> tuple[bytes, lis
     return data, inputs
 
 
+def merge_adapters(predictor: Predictor) -> tuple[Predictor, int]:
+    """``predictor`` with its LoRA adapters merged into the weights (a copy; the
+    adapters' ``peft`` wrappers removed), and how many layers were merged; ``predictor``
+    itself, and 0, when it has none."""
+    from headstart.bundle._adapter import has_adapters
+    from headstart.methods.lora.method import merge_inplace
+
+    if not has_adapters(predictor.model):
+        return predictor, 0
+    plain = copy.deepcopy(predictor.model)
+    merged = merge_inplace(plain.backbone)
+    return Predictor(plain.eval(), predictor.classes, predictor.config), merged
+
+
 def parity(predictor: Predictor, session: Any, items: Sequence[Any]) -> float:
     """Largest absolute difference between ONNX Runtime's and PyTorch's logits on
     ``items``, in batches of 16 (a batch size the export did not see)."""
@@ -268,9 +286,10 @@ def export_onnx(
     source = "predictions.csv" if len(items) >= 4 else "synthetic"
     checked = items[:parity_items] if source == "predictions.csv" else []
     checked = checked or _synthetic_items(predictor, min(parity_items, 20))
-    graph, inputs = export_graph(predictor, checked)
+    plain, merged = merge_adapters(predictor)  # LoRA: a plain network in the graph
+    graph, inputs = export_graph(plain, checked)
     session = onnx_session(graph)
-    worst = parity(predictor, session, checked)
+    worst = parity(predictor, session, checked)  # against the adapted PyTorch model
     if not worst < tolerance:
         raise ExportError(
             f"{folder}: ONNX logits differ from PyTorch's by {worst:.2e} (tolerance "
@@ -289,6 +308,7 @@ def export_onnx(
         "bytes": len(graph),
         "sha256": hashlib.sha256(graph).hexdigest(),
         "weights_sha256": file_sha256(folder / WEIGHTS_NAME),
+        **({"merged_adapters": merged} if merged else {}),
         "inputs": inputs,
         "outputs": [
             {"name": "logits", "dtype": "float32", "shape": ["batch", len(predictor.classes)]}

@@ -80,6 +80,11 @@ def validate_config(config: Any, cfg_path: Path, weights: Path | None = None) ->
     weights = weights or cfg_path.parent / "model.safetensors"
     shapes = _weight_shapes(weights)
     _check_head_weights(shapes, config["head"], len(classes), weights, where)
+    adapter = config.get("adapter")
+    if adapter is not None and not isinstance(adapter, dict):
+        raise bad("adapter", f"expected an object, found {_kind(adapter)}")
+    if adapter and adapter.get("save") == "adapter":
+        return  # the base is rebuilt from the zoo and checked by its digest at load
     _check_backbone_weights(spec, config["layer"], cfg_path.parent / "assets", shapes, weights, bad)
 
 

@@ -106,7 +106,8 @@ class MethodResult:
     ``description``: what the model is, for reports (default: the source model);
     ``selection``: how the final setting was chosen (a refit model has trained on the
     validation split, and the selection's score is the honest estimate); ``notes``: what
-    the method decided that a user must know (shown in the report)."""
+    the method decided that a user must know (shown in the report); ``bundle``: entries the
+    method adds to ``headstart.json`` (LoRA: ``"adapter"``, how its adapters are saved)."""
 
     model: nn.Module | None
     history: list[dict[str, Any]]
@@ -116,6 +117,7 @@ class MethodResult:
     description: str | None = None
     selection: Selection | None = None
     notes: list[str] = field(default_factory=list)
+    bundle: dict[str, Any] = field(default_factory=dict)
 
 
 class Method:

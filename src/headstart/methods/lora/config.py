@@ -43,3 +43,12 @@ class LoraConfig:
         "value of transformers, 1x1 and full convolutions of CNNs, never depthwise).",
         default="auto",
     )
+    lora_save: str = option(
+        "lora: what the bundle stores: 'adapter' (the adapters, the head and a sha256 "
+        "reference to the base model, rebuilt from the offline zoo at load; a base the zoo "
+        "cannot rebuild by name is saved merged) or 'merged' (the adapters merged into a "
+        "full copy of the network).",
+        default="adapter",
+        check=lambda v: v in ("adapter", "merged"),
+        must="adapter or merged",
+    )

@@ -7,23 +7,32 @@ trains the head and the adapters only (parameter pattern ``*lora_*``), end to en
 augmentation; BatchNorm layers stay in inference mode with their source statistics
 (``TransferModel(freeze_bn=True)``), so nothing but the adapters and the head moves.
 
-Afterwards every adapter is **merged** into its layer's weight and the ``peft`` wrappers
-are removed: the bundle holds a plain network of the source architecture (it loads, exports
-to ONNX and serves like a ``finetune`` bundle, at no inference cost), and the head is a
-module of the model, so it is always saved (PEFT's trap of a classifier left out of
-``modules_to_save`` cannot happen). The adapters' parameter count and share are in the
-notes and in ``metrics.json``'s trainable parameters per stage.
+The bundle (``--lora-save adapter``, the default) stores what changed: the adapter
+tensors and the head, with a reference to the base (zoo name and sha256 of its weights;
+:mod:`headstart.bundle._adapter`); loading rebuilds the base from the offline zoo, checks
+it, and injects the adapters again. ``headstart export`` merges them into the weights, so
+the ONNX graph is a plain network. With ``--lora-save merged``, or a base the zoo cannot
+rebuild offline by name (``--weights FILE``, hub and user models: said in the notes),
+every adapter is **merged** into its layer's weight before saving and the bundle is a
+plain full network of the source architecture. The head is a module of the model, so it
+is always saved (PEFT's trap of a classifier left out of ``modules_to_save`` cannot
+happen). The adapters' parameter count and share are in the notes and in
+``metrics.json``'s trainable parameters per stage.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from headstart._errors import UserError
+from headstart.bundle._adapter import base_reference, inject_settings_inplace
 from headstart.methods._base import (
     FitContext,
     Method,
     MethodResult,
+    gained,
     keep_extract_unless_gained,
     train_end_to_end,
 )
@@ -68,19 +77,20 @@ def target_modules(backbone: Backbone, blocks: int | str, targets: str) -> list[
     return sorted(set(picked))
 
 
+def peft_settings(modules: list[str], c: LoraConfig) -> dict[str, Any]:
+    """The ``peft.LoraConfig`` arguments for ``modules`` (what an adapter bundle stores)."""
+    return {
+        "r": c.lora_rank,
+        "lora_alpha": c.lora_alpha,
+        "lora_dropout": c.lora_dropout,
+        "target_modules": list(modules),
+    }
+
+
 def inject_inplace(backbone: Backbone, modules: list[str], c: LoraConfig) -> int:
     """Add ``peft`` LoRA adapters to ``modules`` of ``backbone`` (in place); returns the
     number of adapter parameters."""
-    from peft import LoraConfig as PeftLoraConfig
-    from peft import inject_adapter_in_model
-
-    config = PeftLoraConfig(
-        r=c.lora_rank,
-        lora_alpha=c.lora_alpha,
-        lora_dropout=c.lora_dropout,
-        target_modules=modules,
-    )
-    inject_adapter_in_model(config, backbone)
+    inject_settings_inplace(backbone, peft_settings(modules, c))
     return sum(p.numel() for n, p in backbone.named_parameters() if "lora_" in n)
 
 
@@ -108,6 +118,11 @@ class Lora(Method):
         c = self.config
         backbone = ctx.trainable_backbone("lora")
         modules = target_modules(backbone, c.lora_blocks, c.lora_targets)
+        base, why = (
+            (None, "")
+            if c.lora_save == "merged"
+            else (base_reference(ctx.spec, backbone, ctx.options.weights))
+        )
         total = backbone.num_parameters()
         adapters = 0
 
@@ -129,18 +144,45 @@ class Lora(Method):
         run = train_end_to_end(
             ctx, model, schedule, c.lr, placeholder=1e-3, after_head=inject, precision=c.precision
         )
-        merge_inplace(backbone)
+        stages = [s.name for s in run.schedule.stages if not s.on_features]
+        keeps = c.keep_extract and len(ctx.labels("val")) and not gained(run.history, stages)
+        if base is None or keeps:
+            merge_inplace(backbone)  # keeping extract: B is zero, the merge changes nothing
         where = "every block" if c.lora_blocks == "all" else f"the top {c.lora_blocks} blocks"
+        saved = (
+            f"the bundle stores them and the head over {base['model']} (sha256 "
+            f"{base['sha256'][:12]}...)"
+            if base is not None
+            else "merged into the weights" + (f" ({why})" if why else "")
+        )
         run.notes.append(
             f"LoRA (peft, r={c.lora_rank}, alpha={c.lora_alpha:g}) on {len(modules)} layers of "
             f"{where}: {adapters:,} adapter parameters "
-            f"({100 * adapters / max(total, 1):.2f}% of the backbone's {total:,}), merged "
-            "into the weights"
+            f"({100 * adapters / max(total, 1):.2f}% of the backbone's {total:,}); {saved}"
         )
         selection = None
-        if c.keep_extract:
+        if keeps:
             run, selection = keep_extract_unless_gained(ctx, model, run, "LoRA")
-        return run.result(model, selection)
+            if base is not None:  # zero adapters (B = 0) keep the bundle small
+                inject_inplace(backbone, modules, c)
+        result = run.result(model, selection)
+        result.bundle = {
+            "adapter": {
+                "type": "lora",
+                "save": "merged" if base is None else "adapter",
+                "peft": peft_settings(modules, c),
+                "parameters": adapters,
+                **({"base": base} if base is not None else {}),
+            }
+        }
+        return result
 
 
-__all__ = ["Lora", "LoraTargetError", "inject_inplace", "merge_inplace", "target_modules"]
+__all__ = [
+    "Lora",
+    "LoraTargetError",
+    "inject_inplace",
+    "merge_inplace",
+    "peft_settings",
+    "target_modules",
+]
