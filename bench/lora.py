@@ -15,8 +15,10 @@ starts with another):
   files and split.
 
 Per contender: test accuracy (mean and 95% t-interval over seeds), trainable parameters,
-seconds, and the size of the written bundle (headstart) or of the PEFT adapter plus head
-(``save_pretrained``).
+seconds, and the size of the written bundle (headstart: ``model.safetensors``,
+``headstart.json`` and ``assets/``, from ``metrics.json``'s ``bundle``; a ``lora`` bundle
+stores the adapters and the head over a referenced base, ``--lora-save adapter``) or of
+the PEFT adapter plus head (``save_pretrained``).
 
     nice .venv/bin/python bench/lora.py               # about 30 minutes on 2 cores
     .venv/bin/python bench/lora.py --quick            # a smoke run
@@ -71,7 +73,9 @@ def headstart_run(manifest: Path, strategy: str, size: int | None, seed: int, ca
             "accuracy": m["splits"]["test"]["accuracy"],
             "seconds": seconds,
             "trainable": max(per_stage.values()) if per_stage else 0,
-            "bundle_bytes": folder_size(out),
+            # the bundle's own files (weights, headstart.json, assets/), not the report
+            "bundle_bytes": m.get("bundle", {}).get("bytes", folder_size(out)),
+            "bundle_stores": m.get("bundle", {}).get("stores", "full"),
             "kept_extract": any("extract model was kept" in n for n in m.get("notes", [])),
         }
 
