@@ -167,18 +167,18 @@ def model_section(
 ) -> Html:
     """Source model, provenance, licence, cut point, and what trained at each stage."""
     params = metrics.get("parameters", {})
-    parts = [
-        cards(
-            [
-                ("source model", metrics["model"]),
-                ("weights", metrics.get("weights") or "n/a"),
-                ("licence", source_licence(str(metrics["model"]))),
-                ("cut point", metrics.get("layer") or "n/a"),
-                ("feature dimension", num(metrics.get("feature_dim"))),
-                ("parameters", num(params.get("total"))),
-            ]
-        )
+    facts = [
+        ("source model", metrics["model"]),
+        ("weights", metrics.get("weights") or "n/a"),
+        ("licence", source_licence(str(metrics["model"]))),
+        ("cut point", metrics.get("layer") or "n/a"),
+        ("feature dimension", num(metrics.get("feature_dim"))),
+        ("parameters", num(params.get("total"))),
     ]
+    bundle = metrics.get("bundle")  # what the bundle stores (LoRA: adapter or merged)
+    if bundle:
+        facts.append(("bundle", f"{bundle['stores']}, {bundle['bytes'] / 1e6:.2f} MB"))
+    parts = [cards(facts)]
     rows = _stage_rows(metrics, history)
     parts.append(tag("h3", "Training stages"))
     if rows:
