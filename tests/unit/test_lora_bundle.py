@@ -128,3 +128,17 @@ def test_a_base_from_a_file_is_saved_merged(tiny_images: Path, tmp_path: Path, s
     assert any("--weights FILE" in n for n in result.metrics["notes"])
     assert not any("lora_" in k for k in _weights_keys(out))
     assert headstart.load(out).predict([str(next(tiny_images.rglob("*.png")))])
+
+
+def test_only_a_base_the_zoo_rebuilds_alike_is_referenced() -> None:
+    from headstart.bundle._adapter import base_reference
+    from headstart.zoo._registry import get_spec
+
+    for name, referenced in (("test_cnn.tiny", True), ("small_cnn.untrained", False)):
+        backbone = headstart.create_backbone(name)
+        backbone.pop_source_head_inplace()
+        state = torch.random.get_rng_state()
+        ref, why = base_reference(get_spec(name), backbone, None)
+        assert torch.equal(state, torch.random.get_rng_state())  # the run's RNG untouched
+        assert (ref is not None) == referenced and bool(why) != referenced, (name, why)
+    assert base_reference(get_spec(CNN), backbone, "w.safetensors")[0] is None

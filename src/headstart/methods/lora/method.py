@@ -118,11 +118,9 @@ class Lora(Method):
         c = self.config
         backbone = ctx.trainable_backbone("lora")
         modules = target_modules(backbone, c.lora_blocks, c.lora_targets)
-        base, why = (
-            (None, "")
-            if c.lora_save == "merged"
-            else (base_reference(ctx.spec, backbone, ctx.options.weights))
-        )
+        base, why = None, ""  # the reference an adapter bundle keeps to its base
+        if c.lora_save == "adapter":
+            base, why = base_reference(ctx.spec, backbone, ctx.options.weights)
         total = backbone.num_parameters()
         adapters = 0
 
@@ -145,7 +143,7 @@ class Lora(Method):
             ctx, model, schedule, c.lr, placeholder=1e-3, after_head=inject, precision=c.precision
         )
         stages = [s.name for s in run.schedule.stages if not s.on_features]
-        keeps = c.keep_extract and len(ctx.labels("val")) and not gained(run.history, stages)
+        keeps = c.keep_extract and bool(len(ctx.labels("val"))) and not gained(run.history, stages)
         if base is None or keeps:
             merge_inplace(backbone)  # keeping extract: B is zero, the merge changes nothing
         where = "every block" if c.lora_blocks == "all" else f"the top {c.lora_blocks} blocks"
