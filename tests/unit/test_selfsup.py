@@ -55,10 +55,10 @@ def test_info_nce_by_hand() -> None:
 
 def test_objectives_are_listed_by_headstart_methods() -> None:
     names = {o.name: o.modality for o in list_pretrain_objectives()}
-    assert names == {"simclr": "image", "simcse": "text"}
+    assert names == {"simclr": "image", "simcse": "text", "mlm": "text"}
     rows = json.loads(CliRunner().invoke(app, ["methods", "--json"]).stdout)
     shown = {r["name"]: r for r in rows if r["kind"] == "pretrain"}
-    assert set(shown) == {"simclr", "simcse"}
+    assert set(shown) == {"simclr", "simcse", "mlm"}
     assert "temperature" in shown["simclr"]["options"] and shown["simcse"]["modalities"] == ["text"]
 
 

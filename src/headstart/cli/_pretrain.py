@@ -33,7 +33,8 @@ def pretrain_command(
     objective: Annotated[
         str | None,
         typer.Option(
-            help="Self-supervised on UNLABELLED data instead: simclr (images) or simcse (text)."
+            help="Self-supervised on UNLABELLED data instead: simclr (images), simcse or mlm "
+            "(text)."
         ),
     ] = None,
     probe_data: Annotated[
@@ -45,6 +46,14 @@ def pretrain_command(
     ] = False,
     max_items: Annotated[
         int | None, typer.Option(help="--objective: use at most this many unlabelled items.")
+    ] = None,
+    from_model: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="--objective: continue from this model (a zoo name or local/NAME; "
+            "same as --arch).",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print source.json.")] = False,
     quiet: Quiet = False,
@@ -58,6 +67,12 @@ def pretrain_command(
 
     set_quiet(quiet or as_json)
     extra: dict = {"epochs": epochs} if epochs else {}
+    if from_model is not None:
+        if objective is None:
+            raise typer.BadParameter("--from needs --objective (use --arch to train from scratch)")
+        if arch is not None and arch != from_model:
+            raise typer.BadParameter("--from and --arch name two models; give one")
+        arch = from_model
     if objective is not None:
         extra |= {"probe_data": probe_data, "from_scratch": from_scratch, "max_items": max_items}
     elif probe_data or from_scratch or max_items:

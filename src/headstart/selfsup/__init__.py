@@ -1,6 +1,8 @@
-"""Self-supervised pre-training on unlabelled data: ``headstart pretrain --objective``."""
+"""Self-supervised pre-training on unlabelled data: ``headstart pretrain --objective``
+(``simclr``: images; ``simcse``, ``mlm``: text)."""
 
 from headstart.selfsup._losses import info_nce, nt_xent
+from headstart.selfsup._mlm import MLM, MLMConfig, MLMHead, mask_tokens
 from headstart.selfsup._objectives import (
     ObjectiveInfo,
     SimCLR,
@@ -13,6 +15,9 @@ from headstart.selfsup._objectives import (
 from headstart.selfsup._pretrain import pretrain_unlabelled, probe_accuracy
 
 __all__ = [
+    "MLM",
+    "MLMConfig",
+    "MLMHead",
     "ObjectiveInfo",
     "SimCLR",
     "SimCLRConfig",
@@ -21,6 +26,7 @@ __all__ = [
     "get_pretrain_objective",
     "info_nce",
     "list_pretrain_objectives",
+    "mask_tokens",
     "nt_xent",
     "pretrain_unlabelled",
     "probe_accuracy",

@@ -1,10 +1,12 @@
-"""``headstart pretrain UNLABELLED --objective simclr|simcse``: learn from unlabelled data.
+"""``headstart pretrain UNLABELLED --objective simclr|simcse|mlm``: learn from unlabelled data.
 
 The backbone (``arch``: by default the modality's packaged model, Lite0 or MiniLM)
 starts from its **pre-trained weights** and continues training, self-supervised, on the
 unlabelled target-domain items (domain-adaptive pre-training, as DAPT does for language
 models): on a CPU, a few epochs from scratch learn little that ImageNet or MiniLM does
-not already hold. ``from_scratch=True`` starts from random weights instead.
+not already hold. ``from_scratch=True`` starts from random weights instead. ``mlm``
+is task-adaptive pre-training (TAPT): BERT's masked-language-model objective on the
+task's own texts, with a fresh MLM head that is not saved (:mod:`headstart.selfsup._mlm`).
 
 There are no labels, so the check differs from the labelled ``pretrain``: with
 ``probe_data`` (a small labelled set, split into probe-train and probe-test), a linear
@@ -33,13 +35,12 @@ import numpy as np
 import torch
 
 from headstart._progress import say
+from headstart.selfsup._mlm import MLM, MaskedLM, MLMHead
 from headstart.selfsup._objectives import (
     Encoder,
     ProjectedBackbone,
     SimCLR,
-    SimCLRConfig,
     SimCSE,
-    SimCSEConfig,
     TwoViewStream,
     get_pretrain_objective,
     simclr_view,
@@ -92,6 +93,21 @@ def _train(backbone: Any, items: list[Any], objective: str, config: Any, seed: i
         view = simclr_view(backbone.spec.preprocess, config.crop_min)
         stream: Any = TwoViewStream(items, view, config.batch_size)
         loss: Any = SimCLR(config.temperature)
+    elif objective == "mlm":
+        from headstart.zoo._text import hf_model_path
+
+        emb = backbone.model.get_input_embeddings()
+        head = MLMHead(emb, float(getattr(backbone.model.config, "layer_norm_eps", 1e-12)))
+        if head.load_bert_head_inplace(hf_model_path(backbone.spec)):
+            say("mlm: starting from the folder's pre-trained MLM head")
+        model = MaskedLM(backbone, head)
+        blocks = tuple(backbone.block_names)
+        mult = tuple((b, config.lr / config.head_lr) for b in blocks)
+        stage = Stage("mlm", blocks, config.head_lr, mult, config.epochs, weight_decay=0.01)
+        stream = ItemStream(backbone, items, None, "text", config.batch_size, train=False)
+        loss = MLM.for_tokenizer(
+            backbone.tokenizer, mask_prob=config.mask_prob, max_length=config.max_length
+        )
     else:
         model = Encoder(backbone)
         stage = Stage("simcse", (), config.lr, (), config.epochs, weight_decay=0.0)
@@ -142,12 +158,14 @@ def pretrain_unlabelled(
     **config_options: Any,
 ) -> Any:
     """Self-supervised pre-training of ``arch`` on the unlabelled ``source`` with
-    ``objective`` (``"simclr"``: images, ``"simcse"``: text), then the probe check and the
-    zoo entry ``local/<name>`` (see the module docstring). ``config_options``: fields of
-    :class:`SimCLRConfig` / :class:`SimCSEConfig` (``epochs``, ``lr``, ``batch_size``,
-    ``temperature``, ...). ``max_items``: use at most this many unlabelled items (a
-    seeded sample). Returns a :class:`~headstart.PretrainResult` (``accuracy`` is the
-    probe accuracy, ``baselines`` holds the starting weights' probe accuracy)."""
+    ``objective`` (``"simclr"``: images, ``"simcse"`` or ``"mlm"``: text), then the probe
+    check and the zoo entry ``local/<name>`` (see the module docstring).
+    ``config_options``: fields of the objective's config (:class:`SimCLRConfig`,
+    :class:`SimCSEConfig`, :class:`~headstart.selfsup.MLMConfig`: ``epochs``, ``lr``,
+    ``batch_size``, ...). ``arch`` may be a ``local/`` entry (continue from a model of
+    your zoo: the CLI's ``--from``). ``max_items``: use at most this many unlabelled
+    items (a seeded sample). Returns a :class:`~headstart.PretrainResult` (``accuracy``
+    is the probe accuracy, ``baselines`` holds the starting weights' probe accuracy)."""
     import headstart
     from headstart._io import atomic_dir, check_out
     from headstart._pretrain import PretrainError, PretrainResult
@@ -161,7 +179,7 @@ def pretrain_unlabelled(
         info = get_pretrain_objective(objective)
     except ValueError as exc:
         raise PretrainError(str(exc)) from None
-    config_cls = SimCLRConfig if objective == "simclr" else SimCSEConfig
+    config_cls = info.config_cls
     known = {f.name for f in dataclasses.fields(config_cls)}
     if set(config_options) - known:
         bad = ", ".join(sorted(set(config_options) - known))
@@ -189,7 +207,7 @@ def pretrain_unlabelled(
     spec = get_spec(arch)
     if spec.modality != info.modality:
         raise PretrainError(f"--arch {arch}: a {spec.modality} model, not {info.modality}")
-    trainable = {"simclr": ("timm", "test-cnn"), "simcse": ("hf-text",)}[objective]
+    trainable = {"image": ("timm", "test-cnn"), "text": ("hf-text",)}[info.modality]
     if spec.builder not in trainable:
         raise PretrainError(
             f"--arch {arch}: --objective {objective} trains timm CNNs or transformer "
