@@ -134,7 +134,7 @@ def pretrain(
     otherwise say so and register nothing. ``fit_options``: any :func:`headstart.fit`
     option of the ``scratch`` method (``epochs``, ``scratch_lr``, ...).
 
-    ``objective`` (``"simclr"`` for images, ``"simcse"`` for text): ``source`` is
+    ``objective`` (``"simclr"`` for images, ``"simcse"`` or ``"mlm"`` for text): ``source`` is
     *unlabelled* and the model learns from it self-supervised instead
     (:func:`headstart.selfsup.pretrain_unlabelled`, which takes the other options:
     ``probe_data``, ``from_scratch``, ``epochs``, ...)."""
