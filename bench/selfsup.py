@@ -328,7 +328,7 @@ def text_task(
     pool: int,
     test: int,
     seeds: list[int],
-    mlm_pool: int = 2000,
+    mlm_pool: int = 1000,
     contenders: tuple[str, ...] = TEXT_CONTENDERS,
 ) -> dict:
     import headstart
@@ -417,7 +417,7 @@ def main() -> None:
     ap.add_argument("--test", type=int, default=500)
     ap.add_argument("--epochs", type=int, default=SSL["epochs"], help="SimCLR epochs")
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--mlm-pool", type=int, default=2000, help="unlabelled snippets for MLM")
+    ap.add_argument("--mlm-pool", type=int, default=1000, help="unlabelled snippets for MLM")
     ap.add_argument("--contenders", default=",".join(TEXT_CONTENDERS), help="text contenders")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "selfsup.json"))
     args = ap.parse_args()
