@@ -109,14 +109,21 @@ def test_errors_are_one_clear_line_and_exit_2(
     assert str(empty) in capsys.readouterr().err
 
 
-def test_predict_rejects_missing_image(tiny_images: Path, tmp_path: Path):
+def test_predict_rejects_missing_image(
+    tiny_images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+):
     out_dir = tmp_path / "model"
     assert (
         _run("fit", str(tiny_images), "--out", str(out_dir), "--model", "test_cnn.tiny", "-q")[0]
         == 0
     )
-    code, out = _run("predict", str(out_dir), str(tmp_path / "nope.png"))
-    assert code != 0 and "nope.png" in out
+    # through the real entry point: one line naming the file, however long its path
+    missing = tmp_path / ("deep-" * 30) / "nope.png"
+    monkeypatch.setattr("sys.argv", ["headstart", "predict", str(out_dir), str(missing)])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    err = capsys.readouterr().err
+    assert exc.value.code != 0 and str(missing) in err and len(err.strip().splitlines()) == 1
 
 
 def test_readme_options_table_is_generated_from_the_fields():
